@@ -1,0 +1,3 @@
+from chatmina.cli import main
+
+main()

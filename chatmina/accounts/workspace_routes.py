@@ -1,0 +1,253 @@
+"""Workspace pages: dashboard, members and invitations, settings and API keys.
+
+Every route sits under /w/<slug>/; the auth middleware resolves the slug only through the
+signed-in user's own memberships, and the guards answer 404 to anyone else.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+
+from chatmina.accounts import service as accounts
+from chatmina.accounts.roles import Permission, Role
+from chatmina.errors import UserError
+from chatmina.mail.service import MailError
+from chatmina.privacy import service as audit
+from chatmina.ui.context import Auth, get_auth
+from chatmina.ui.forms import Form, text
+from chatmina.ui.guards import requires
+from chatmina.ui.render import form_errors, page, redirect, services_of
+
+log = logging.getLogger(__name__)
+Req = Request[Any, Any, Any]
+
+
+def _auth(request: Req) -> Auth:
+    auth = get_auth(request.scope)
+    assert auth.user is not None and auth.workspace is not None and auth.role is not None
+    return auth
+
+
+def widget_snippet(base_url: str, public_id: str) -> str:
+    return f'<script src="{base_url}/widget.js" data-workspace="{public_id}" async></script>'
+
+
+class WorkspaceController(Controller):
+    path = "/w/{slug:str}"
+    include_in_schema = False
+
+    @get("/", guards=[requires(Permission.VIEW_WORKSPACE)], sync_to_thread=True)
+    def dashboard(self, request: Req, slug: str) -> Response[Any]:
+        svc = services_of(request)
+        auth = _auth(request)
+        assert auth.workspace is not None and auth.user is not None
+        if auth.user.last_workspace_id != auth.workspace.id:
+            accounts.remember_workspace(svc.db, auth.user.id, auth.workspace.id)
+        members = accounts.list_members(svc.db, auth.workspace.id)
+        return page(
+            request,
+            "workspace/dashboard.html",
+            nav="dashboard",
+            members=members,
+            invitations=accounts.list_invitations(svc.db, auth.workspace.id),
+            api_keys=accounts.list_api_keys(svc.db, auth.workspace.id),
+            email_configured=svc.mailer.smtp_settings() is not None,
+            snippet=widget_snippet(svc.settings.base_url, auth.workspace.public_id),
+        )
+
+    @get("/knowledge", guards=[requires(Permission.VIEW_WORKSPACE)], sync_to_thread=True)
+    def knowledge(self, request: Req, slug: str) -> Response[Any]:
+        return page(request, "workspace/coming.html", nav="knowledge", section="Knowledge",
+                    text="Help-center articles the assistant answers from. Importing and "
+                    "editing articles is not available in this build yet.")
+
+    @get("/conversations", guards=[requires(Permission.VIEW_WORKSPACE)], sync_to_thread=True)
+    def conversations(self, request: Req, slug: str) -> Response[Any]:
+        return page(request, "workspace/coming.html", nav="conversations",
+                    section="Conversations",
+                    text="The inbox of visitor conversations and human handoff. The chat "
+                    "widget and inbox are not available in this build yet.")
+
+    @get("/functions", guards=[requires(Permission.VIEW_WORKSPACE)], sync_to_thread=True)
+    def functions(self, request: Req, slug: str) -> Response[Any]:
+        return page(request, "workspace/coming.html", nav="functions", section="Functions",
+                    text="AI Functions let the assistant call your own systems through signed "
+                    "webhooks. They are not available in this build yet.")
+
+    # -- members -------------------------------------------------------------------------
+
+    def _members_page(self, request: Req, status_code: int = 200, **extra: Any) -> Response[Any]:
+        svc = services_of(request)
+        auth = _auth(request)
+        assert auth.workspace is not None
+        return page(
+            request,
+            "workspace/members.html",
+            nav="members",
+            status_code=status_code,
+            members=accounts.list_members(svc.db, auth.workspace.id),
+            invitations=accounts.list_invitations(svc.db, auth.workspace.id),
+            roles=[r.value for r in Role],
+            **extra,
+        )
+
+    @get("/members", guards=[requires(Permission.VIEW_WORKSPACE)], sync_to_thread=True)
+    def members(self, request: Req, slug: str) -> Response[Any]:
+        return self._members_page(request, values={"role": "agent"})
+
+    @post("/members/invite", guards=[requires(Permission.MANAGE_MEMBERS)], sync_to_thread=True)
+    def invite(self, request: Req, slug: str, data: Form) -> Response[Any]:
+        svc = services_of(request)
+        auth = _auth(request)
+        assert auth.workspace is not None and auth.user is not None and auth.role is not None
+        values = {"email": text(data, "email", 300), "role": text(data, "role", 20)}
+        try:
+            invitation, token = accounts.invite(
+                svc.db, svc.keys, auth.workspace.id, auth.user.id, auth.role,
+                values["email"], values["role"],
+            )
+        except UserError as exc:
+            return self._members_page(request, exc.status_code, values=values,
+                                      errors=form_errors(exc))
+        audit.record(svc.db, "member.invited", workspace_id=auth.workspace.id,
+                     actor_id=auth.user.id, detail=f"{invitation.email} as {invitation.role}",
+                     ip=auth.ip)
+        link = f"{svc.settings.base_url}/invite?token={token}"
+        try:
+            via = svc.mailer.send_template(invitation.email, "invitation", {
+                "inviter": auth.user.name, "workspace": auth.workspace.name,
+                "role": invitation.role, "link": link, "days": 7,
+            })
+        except MailError as exc:
+            return redirect(request, f"/w/{slug}/members", (
+                "error", f"The invitation for {invitation.email} was created, but the email "
+                f"could not be sent: {exc.message} Fix the email settings, then resend it."))
+        where = "" if via == "smtp" else " (no SMTP server is set up, so it is in the outbox)"
+        return redirect(request, f"/w/{slug}/members",
+                        ("success", f"Invitation sent to {invitation.email}{where}."))
+
+    @post("/invitations/{invitation_id:int}/revoke",
+          guards=[requires(Permission.MANAGE_MEMBERS)], sync_to_thread=True)
+    def revoke_invitation(self, request: Req, slug: str, invitation_id: int) -> Response[Any]:
+        svc = services_of(request)
+        auth = _auth(request)
+        assert auth.workspace is not None
+        accounts.revoke_invitation(svc.db, auth.workspace.id, invitation_id)
+        audit.record(svc.db, "invitation.revoked", workspace_id=auth.workspace.id,
+                     actor_id=auth.user.id if auth.user else None, ip=auth.ip)
+        return redirect(request, f"/w/{slug}/members", ("success", "Invitation withdrawn."))
+
+    @post("/members/{user_id:int}/role", guards=[requires(Permission.MANAGE_MEMBERS)],
+          sync_to_thread=True)
+    def change_role(self, request: Req, slug: str, user_id: int, data: Form) -> Response[Any]:
+        svc = services_of(request)
+        auth = _auth(request)
+        assert auth.workspace is not None and auth.role is not None and auth.user is not None
+        role = text(data, "role", 20)
+        try:
+            accounts.change_role(svc.db, auth.workspace.id, auth.role, user_id, role)
+        except UserError as exc:
+            if exc.status_code == 404:
+                raise
+            return redirect(request, f"/w/{slug}/members", ("error", exc.message))
+        audit.record(svc.db, "member.role_changed", workspace_id=auth.workspace.id,
+                     actor_id=auth.user.id, detail=f"user {user_id} is now {role}", ip=auth.ip)
+        return redirect(request, f"/w/{slug}/members", ("success", "Role changed."))
+
+    @post("/members/{user_id:int}/remove", guards=[requires(Permission.MANAGE_MEMBERS)],
+          sync_to_thread=True)
+    def remove(self, request: Req, slug: str, user_id: int) -> Response[Any]:
+        svc = services_of(request)
+        auth = _auth(request)
+        assert auth.workspace is not None and auth.role is not None and auth.user is not None
+        try:
+            accounts.remove_member(svc.db, auth.workspace.id, auth.role, user_id)
+        except UserError as exc:
+            if exc.status_code == 404:
+                raise
+            return redirect(request, f"/w/{slug}/members", ("error", exc.message))
+        audit.record(svc.db, "member.removed", workspace_id=auth.workspace.id,
+                     actor_id=auth.user.id, detail=f"user {user_id}", ip=auth.ip)
+        if user_id == auth.user.id:
+            return redirect(request, "/", ("success", "You left the workspace."))
+        return redirect(request, f"/w/{slug}/members", ("success", "Member removed."))
+
+    # -- settings and API keys -----------------------------------------------------------
+
+    def _settings_page(self, request: Req, status_code: int = 200, **extra: Any) -> Response[Any]:
+        svc = services_of(request)
+        auth = _auth(request)
+        assert auth.workspace is not None
+        return page(
+            request,
+            "workspace/settings.html",
+            nav="settings",
+            status_code=status_code,
+            api_keys=accounts.list_api_keys(svc.db, auth.workspace.id),
+            events=audit.recent(svc.db, auth.workspace.id),
+            snippet=widget_snippet(svc.settings.base_url, auth.workspace.public_id),
+            **extra,
+        )
+
+    @get("/settings", guards=[requires(Permission.MANAGE_SETTINGS)], sync_to_thread=True)
+    def settings(self, request: Req, slug: str) -> Response[Any]:
+        return self._settings_page(request, values={})
+
+    @post("/settings", guards=[requires(Permission.MANAGE_SETTINGS)], sync_to_thread=True)
+    def save_settings(self, request: Req, slug: str, data: Form) -> Response[Any]:
+        svc = services_of(request)
+        auth = _auth(request)
+        assert auth.workspace is not None and auth.user is not None
+        try:
+            accounts.rename_workspace(svc.db, auth.workspace.id, text(data, "name"))
+        except UserError as exc:
+            return self._settings_page(request, 400, values={"name": text(data, "name", 200)},
+                                       errors=form_errors(exc))
+        audit.record(svc.db, "workspace.renamed", workspace_id=auth.workspace.id,
+                     actor_id=auth.user.id, ip=auth.ip)
+        return redirect(request, f"/w/{slug}/settings", ("success", "Settings saved."))
+
+    @post("/api-keys", guards=[requires(Permission.MANAGE_SETTINGS)], sync_to_thread=True)
+    def create_api_key(self, request: Req, slug: str, data: Form) -> Response[Any]:
+        svc = services_of(request)
+        auth = _auth(request)
+        assert auth.workspace is not None and auth.user is not None
+        try:
+            key, secret = accounts.create_api_key(
+                svc.db, svc.keys, auth.workspace.id, text(data, "key_name"), auth.user.id
+            )
+        except UserError as exc:
+            exc.field = "key_name"
+            return self._settings_page(request, 400, values={"key_name": text(data, "key_name",
+                                                                              200)},
+                                       errors=form_errors(exc))
+        audit.record(svc.db, "api_key.created", workspace_id=auth.workspace.id,
+                     actor_id=auth.user.id, detail=f"{key.name} ({key.prefix}…)", ip=auth.ip)
+        return self._settings_page(request, 201, values={}, new_key=secret, new_key_name=key.name)
+
+    @post("/api-keys/{key_id:int}/revoke", guards=[requires(Permission.MANAGE_SETTINGS)],
+          sync_to_thread=True)
+    def revoke_api_key(self, request: Req, slug: str, key_id: int) -> Response[Any]:
+        svc = services_of(request)
+        auth = _auth(request)
+        assert auth.workspace is not None and auth.user is not None
+        key = accounts.revoke_api_key(svc.db, auth.workspace.id, key_id)
+        audit.record(svc.db, "api_key.revoked", workspace_id=auth.workspace.id,
+                     actor_id=auth.user.id, detail=f"{key.name} ({key.prefix}…)", ip=auth.ip)
+        return redirect(request, f"/w/{slug}/settings", ("success", f"Key {key.name} revoked."))
+
+    @post("/delete", guards=[requires(Permission.DELETE_WORKSPACE)], sync_to_thread=True)
+    def delete(self, request: Req, slug: str, data: Form) -> Response[Any]:
+        svc = services_of(request)
+        auth = _auth(request)
+        assert auth.workspace is not None and auth.user is not None
+        name = auth.workspace.name
+        try:
+            accounts.delete_workspace(svc.db, auth.workspace.id, text(data, "confirm", 100))
+        except UserError as exc:
+            return self._settings_page(request, 400, values={}, errors=form_errors(exc))
+        audit.record(svc.db, "workspace.deleted", actor_id=auth.user.id, detail=name, ip=auth.ip)
+        return redirect(request, "/", ("success", f"Workspace {name} and all its data deleted."))

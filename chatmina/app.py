@@ -1,0 +1,139 @@
+"""The app factory: every router, middleware and plugin, listed in one place."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.template import TemplateConfig
+
+from chatmina import __version__
+from chatmina.accounts import service as accounts
+from chatmina.accounts.api import AccountsApi
+from chatmina.accounts.passwords import Passwords
+from chatmina.accounts.routes import AccountController, SignInController
+from chatmina.accounts.workspace_routes import WorkspaceController
+from chatmina.mail.routes import EmailController
+from chatmina.mail.service import Mailer
+from chatmina.paths import TEMPLATES_DIR
+from chatmina.ratelimit import RateLimiter
+from chatmina.settings import Settings
+from chatmina.storage.db import Database
+from chatmina.storage.keys import load_keys
+from chatmina.storage.migrate import migrate
+from chatmina.ui import errors, pages, static
+from chatmina.ui.context import Services
+from chatmina.ui.middleware import AuthMiddleware, SecurityHeadersMiddleware
+
+log = logging.getLogger("chatmina")
+
+LOGIN_WINDOW_SECONDS = 15 * 60
+MAX_REQUEST_BODY = 2 * 1024 * 1024
+
+
+def build_services(settings: Settings) -> Services:
+    """Open (or create) the data directory and database. Raises KeyError_ on a wrong key."""
+    keys = load_keys(settings)
+    db = Database.open(settings.data_path, keys)
+    migrate(db)
+    services = Services(
+        settings=settings,
+        keys=keys,
+        db=db,
+        passwords=Passwords(settings.password_hashing),
+        mailer=Mailer(db, keys, settings.data_path, settings.mail_from),
+        session_policy=accounts.SessionPolicy(
+            idle=dt.timedelta(minutes=settings.session_idle_minutes),
+            absolute=dt.timedelta(hours=settings.session_max_hours),
+        ),
+        login_per_account=RateLimiter(settings.login_attempts_per_account, LOGIN_WINDOW_SECONDS),
+        login_per_ip=RateLimiter(settings.login_attempts_per_ip, LOGIN_WINDOW_SECONDS),
+        public_per_ip=RateLimiter(30, 60),
+        trusted_proxies=frozenset(
+            p.strip() for p in settings.trusted_proxies.split(",") if p.strip()
+        ),
+    )
+    if not accounts.has_users(db):
+        services.setup_token = secrets.token_urlsafe(24)
+    return services
+
+
+def _template_engine(engine: JinjaTemplateEngine) -> None:
+    engine.engine.globals["static_url"] = static.static_url
+    engine.engine.globals["version"] = __version__
+
+
+def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
+    @asynccontextmanager
+    async def lifespan(_app: Litestar) -> AsyncIterator[None]:
+        scheduler: Any = None
+        if run_scheduler:
+            from chatmina.scheduler import create_scheduler
+
+            scheduler = create_scheduler(services)
+            scheduler.start()
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
+            services.db.checkpoint()
+
+    return Litestar(
+        route_handlers=[
+            pages.healthz,
+            pages.api_docs,
+            static.serve_static,
+            SignInController,
+            AccountController,
+            WorkspaceController,
+            EmailController,
+            AccountsApi,
+        ],
+        middleware=[
+            SecurityHeadersMiddleware(hsts=services.settings.secure_cookies),
+            AuthMiddleware(),
+        ],
+        csrf_config=CSRFConfig(
+            secret=services.keys.signing.hex(),
+            cookie_name="chatmina_csrf",
+            cookie_secure=services.settings.secure_cookies,
+            cookie_httponly=True,
+            cookie_samesite="lax",
+            # The API authenticates with Bearer keys, never cookies, so it cannot be forged
+            # cross-site; /healthz and static files take no input.
+            exclude=["/api/v1/", "/v1/"],
+        ),
+        template_config=TemplateConfig(
+            directory=TEMPLATES_DIR, engine=JinjaTemplateEngine, engine_callback=_template_engine
+        ),
+        openapi_config=OpenAPIConfig(
+            title="Chatmina API",
+            version=__version__,
+            path="/schema",
+            render_plugins=[JsonRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "apiKey": SecurityScheme(
+                        type="http", scheme="bearer", description="A workspace API key"
+                    )
+                }
+            ),
+        ),
+        exception_handlers={Exception: errors.handle_exception},
+        lifespan=[lifespan],
+        state=State({"services": services}),
+        request_max_body_size=MAX_REQUEST_BODY,
+        debug=False,
+    )

@@ -1,0 +1,229 @@
+"""The ``chatmina`` command. With no sub-command it serves.
+
+Errors a user can cause (a wrong key, a bad flag, an email already taken) print one line
+on stderr and exit non-zero; only bugs print a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from chatmina import __version__
+from chatmina.errors import UserError
+from chatmina.settings import Settings, SettingsError, load_settings
+from chatmina.storage.keys import KeyError_
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"chatmina: {message}", err=True)
+    sys.exit(code)
+
+
+def friendly_errors(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SettingsError as exc:
+            _fail(f"configuration error: {exc}", 2)
+        except KeyError_ as exc:
+            _fail(f"key error: {exc}", 1)
+        except UserError as exc:
+            _fail(exc.message, 1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    base: dict[str, Any] = ctx.obj or {}
+    return load_settings(**{**base, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _services(settings: Settings) -> Any:
+    from chatmina.app import build_services
+
+    return build_services(settings)
+
+
+def _read_password(password_file: Path | None, confirm: bool = True) -> str:
+    if password_file is not None:
+        try:
+            return password_file.read_text().rstrip("\r\n")
+        except OSError as exc:
+            raise UserError(f"cannot read {password_file}: {exc.strerror}") from None
+    if os.environ.get("CHATMINA_ADMIN_PASSWORD"):
+        return os.environ["CHATMINA_ADMIN_PASSWORD"]
+    if not sys.stdin.isatty():
+        raise UserError("no password: use --password-file, CHATMINA_ADMIN_PASSWORD or a terminal")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=confirm))
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Data directory (CHATMINA_DATA_DIR).")
+@click.pass_context
+def main(ctx: click.Context, data_dir: Path | None) -> None:
+    """Chatmina: self-hosted AI customer-support chat. Without a command, runs the server."""
+    ctx.obj = {"data_dir": str(data_dir) if data_dir else None}
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(serve)
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (CHATMINA_HOST).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Port to listen on (CHATMINA_PORT).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Data directory (CHATMINA_DATA_DIR).")
+@click.pass_context
+@friendly_errors
+def serve(ctx: click.Context, host: str | None, port: int | None, data_dir: Path | None) -> None:
+    """Run the web server."""
+    settings = _settings(ctx, host=host, port=port, data_dir=str(data_dir) if data_dir else None)
+    _setup_logging(settings.log_level)
+    services = _services(settings)
+
+    import uvicorn
+
+    from chatmina.app import create_app
+
+    app = create_app(services)
+    click.echo(f"Chatmina {__version__} serving {settings.base_url} "
+               f"(data in {settings.data_path})", err=True)
+    if services.setup_token:
+        click.echo(
+            "\n  Chatmina is not set up yet. Open this one-time link to create the first\n"
+            "  account and workspace (it works until setup is done):\n\n"
+            f"    {settings.base_url}/setup?token={services.setup_token}\n",
+            err=True,
+        )
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()
+    services.db.close()
+
+
+@main.command()
+@click.pass_context
+@friendly_errors
+def migrate(ctx: click.Context) -> None:
+    """Create or upgrade the database schema."""
+    settings = _settings(ctx)
+    services = _services(settings)
+    services.db.close()
+    click.echo(f"Database {services.db.path} is up to date.")
+
+
+@main.command("create-admin")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--workspace", required=True, help="Name of the new workspace.")
+@click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Read the password from this file (else CHATMINA_ADMIN_PASSWORD or a prompt).")
+@click.pass_context
+@friendly_errors
+def create_admin(ctx: click.Context, email: str, name: str, workspace: str,
+                 password_file: Path | None) -> None:
+    """Create a user who owns a new workspace; prints the workspace slug."""
+    from chatmina.accounts import service as accounts
+
+    services = _services(_settings(ctx))
+    password = _read_password(password_file)
+    _user, ws = accounts.create_owner(services.db, services.passwords, email=email, name=name,
+                                      password=password, workspace_name=workspace)
+    services.db.close()
+    click.echo(ws.slug)
+
+
+@main.command("reset-password")
+@click.option("--email", required=True)
+@click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Read the new password from this file (else CHATMINA_ADMIN_PASSWORD or a "
+              "prompt).")
+@click.pass_context
+@friendly_errors
+def reset_password(ctx: click.Context, email: str, password_file: Path | None) -> None:
+    """Set a new password for an account and log it out everywhere."""
+    from chatmina.accounts import service as accounts
+
+    services = _services(_settings(ctx))
+    password = _read_password(password_file)
+    accounts.set_password_by_email(services.db, services.passwords, email, password)
+    services.db.close()
+    click.echo(f"Password changed for {email.strip().lower()}; all its sessions ended.")
+
+
+@main.group("api-key")
+def api_key() -> None:
+    """Workspace API keys."""
+
+
+@api_key.command("create")
+@click.option("--workspace", required=True, help="Workspace slug.")
+@click.option("--name", required=True, help="What the key is for.")
+@click.pass_context
+@friendly_errors
+def api_key_create(ctx: click.Context, workspace: str, name: str) -> None:
+    """Create an API key and print it (it is shown only this once)."""
+    from chatmina.accounts import service as accounts
+
+    services = _services(_settings(ctx))
+    _row, secret = accounts.create_api_key_by_slug(services.db, services.keys, workspace, name)
+    services.db.close()
+    click.echo(secret)
+
+
+@main.command()
+@click.pass_context
+@friendly_errors
+def config(ctx: click.Context) -> None:
+    """Print the effective settings, secrets masked."""
+    settings = _settings(ctx)
+    rows = settings.masked()
+    width = max(len(env) for env, _, _ in rows)
+    for env, value, source in rows:
+        click.echo(f"{env.ljust(width)}  {value}  ({source})")
+
+
+@main.command()
+def version() -> None:
+    """Print the versions of Chatmina, SQLCipher, SQLite and sqlite-vec."""
+    import sqlcipher3.dbapi2 as sqlcipher
+    import sqlite_vec
+
+    conn = sqlcipher.connect(":memory:")
+    conn.enable_load_extension(True)
+    sqlite_vec.load(conn)
+    cipher = conn.execute("PRAGMA cipher_version").fetchone()[0]
+    sqlite, vec = conn.execute("SELECT sqlite_version(), vec_version()").fetchone()
+    conn.close()
+    click.echo(f"Chatmina {__version__}")
+    click.echo(f"SQLCipher {cipher}")
+    click.echo(f"SQLite {sqlite}")
+    click.echo(f"sqlite-vec {vec}")

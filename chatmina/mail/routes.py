@@ -1,0 +1,103 @@
+"""Instance email pages: SMTP settings, a test message, and the outbox."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from markupsafe import Markup
+
+from chatmina.errors import UserError
+from chatmina.mail.service import SECURITY_CHOICES, MailError
+from chatmina.privacy import service as audit
+from chatmina.storage.crypto import mask
+from chatmina.ui.context import get_auth
+from chatmina.ui.forms import Form, text
+from chatmina.ui.guards import instance_admin
+from chatmina.ui.render import form_errors, page, redirect, services_of
+
+Req = Request[Any, Any, Any]
+_URL = re.compile(r"https?://[^\s<>\"]+")
+
+
+def linkify(body: str) -> Markup:
+    """Plain text with its URLs clickable; everything else escaped."""
+    out, last = [], 0
+    for match in _URL.finditer(body):
+        out.append(html.escape(body[last:match.start()]))
+        url = html.escape(match.group(0))
+        out.append(f'<a href="{url}" rel="noreferrer">{url}</a>')
+        last = match.end()
+    out.append(html.escape(body[last:]))
+    return Markup("".join(out))  # noqa: S704 - every piece above is escaped
+
+
+class EmailController(Controller):
+    path = "/instance"
+    guards = [instance_admin]
+    include_in_schema = False
+
+    def _email_page(self, request: Req, status_code: int = 200, **extra: Any) -> Response[Any]:
+        smtp = services_of(request).mailer.smtp_settings()
+        values = extra.pop("values", None) or {
+            "host": smtp.host if smtp else "",
+            "port": str(smtp.port) if smtp else "587",
+            "security": smtp.security if smtp else "starttls",
+            "username": smtp.username if smtp else "",
+            "from_address": smtp.from_address if smtp else "",
+        }
+        return page(request, "mail/email.html", nav="email", status_code=status_code,
+                    smtp=smtp, values=values, password_mask=mask(smtp.password) if smtp else "",
+                    security_choices=SECURITY_CHOICES, **extra)
+
+    @get("/email", sync_to_thread=True)
+    def show(self, request: Req) -> Response[Any]:
+        return self._email_page(request)
+
+    @post("/email", sync_to_thread=True)
+    def save(self, request: Req, data: Form) -> Response[Any]:
+        svc = services_of(request)
+        auth = get_auth(request.scope)
+        fields = ("host", "port", "security", "username", "from_address")
+        values = {k: text(data, k, 300) for k in fields}
+        password = text(data, "password", 1024)
+        clear = data.get("clear_password") == "on"
+        try:
+            svc.mailer.save_smtp_settings(
+                host=values["host"], port=values["port"], security=values["security"],
+                username=values["username"], from_address=values["from_address"],
+                password="" if clear else (password or None),
+            )
+        except UserError as exc:
+            return self._email_page(request, 400, values=values, errors=form_errors(exc))
+        audit.record(svc.db, "smtp.updated", actor_id=auth.user.id if auth.user else None,
+                     ip=auth.ip)
+        return redirect(request, "/instance/email", ("success", "Email settings saved."))
+
+    @post("/email/test", sync_to_thread=True)
+    def send_test(self, request: Req, data: Form) -> Response[Any]:
+        svc = services_of(request)
+        auth = get_auth(request.scope)
+        assert auth.user is not None
+        to = text(data, "to", 300).strip() or auth.user.email
+        try:
+            via = svc.mailer.send_template(to, "test", {"name": auth.user.name})
+        except MailError as exc:
+            return redirect(request, "/instance/email", ("error", exc.message))
+        where = "Sent through the SMTP server" if via == "smtp" else "Written to the outbox"
+        return redirect(request, "/instance/email", ("success", f"{where}: a test email to {to}."))
+
+    @get("/outbox", sync_to_thread=True)
+    def outbox(self, request: Req) -> Response[Any]:
+        svc = services_of(request)
+        return page(request, "mail/outbox.html", nav="outbox",
+                    messages=svc.mailer.outbox_messages(),
+                    smtp_configured=svc.mailer.smtp_settings() is not None)
+
+    @get("/outbox/{message_id:str}", sync_to_thread=True)
+    def outbox_message(self, request: Req, message_id: str) -> Response[Any]:
+        message = services_of(request).mailer.outbox_message(message_id)
+        return page(request, "mail/outbox_message.html", nav="outbox", message=message,
+                    body=linkify(message.text))

@@ -1,0 +1,210 @@
+"""Every setting Chatmina reads, in one registry.
+
+Each setting is read from ``CHATMINA_<NAME>`` in the environment. Secrets may instead be
+read from a file named by ``CHATMINA_<NAME>_FILE`` (Docker and systemd credentials).
+Parsing is strict: a value that is not exactly one of the accepted forms is an error that
+names the variable, never a silent fallback to the default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ENV_PREFIX = "CHATMINA_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value Chatmina cannot use; the message names the variable."""
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("true", "1", "on"):
+        return True
+    if value in ("false", "0", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _parse_int(raw: str) -> int:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise ValueError("expected a whole number") from None
+
+
+def _parse_str(raw: str) -> str:
+    return raw.strip()
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in options:
+            raise ValueError("expected one of " + ", ".join(options))
+        return value
+
+    return parse
+
+
+def _parse_url(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("expected an http:// or https:// URL")
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = _parse_str
+    secret: bool = False
+    minimum: int | None = None
+    maximum: int | None = None
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data_dir", "./chatmina-data", "Directory holding the encrypted database, key, "
+            "backups and outbox."),
+    Setting("host", "127.0.0.1", "Address the web server listens on."),
+    Setting("port", 8000, "Port the web server listens on.", _parse_int, minimum=1,
+            maximum=65535),
+    Setting("public_url", "", "URL visitors and admins use to reach Chatmina, used in emails "
+            "and the widget snippet. Empty means http://HOST:PORT. An https:// URL turns on "
+            "Secure cookies.", _parse_url),
+    Setting("master_key", "", "The 32-byte master key as 64 hex characters. Prefer "
+            "CHATMINA_MASTER_KEY_FILE. Empty means <data dir>/master.key, created on first run.",
+            secret=True),
+    Setting("log_level", "info", "Log verbosity.", _choice("debug", "info", "warning", "error")),
+    Setting("password_hashing", "rfc9106-low-memory", "Argon2id parameters: the RFC 9106 "
+            "low-memory profile. 'insecure-fast' exists for the test suite only.",
+            _choice("rfc9106-low-memory", "insecure-fast")),
+    Setting("session_idle_minutes", 720, "A session not used for this long ends.", _parse_int,
+            minimum=5),
+    Setting("session_max_hours", 336, "A session ends this long after login, used or not.",
+            _parse_int, minimum=1),
+    Setting("login_attempts_per_account", 5, "Failed logins allowed per account in 15 minutes.",
+            _parse_int, minimum=1),
+    Setting("login_attempts_per_ip", 20, "Failed logins allowed per client address in 15 "
+            "minutes.", _parse_int, minimum=1),
+    Setting("trusted_proxies", "", "Comma-separated addresses of reverse proxies whose "
+            "X-Forwarded-For header names the client address."),
+    Setting("mail_from", "Chatmina <chatmina@localhost>", "Sender of emails Chatmina sends."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective configuration; build it with :func:`load_settings`."""
+
+    values: Mapping[str, Any]
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.values["data_dir"]).expanduser().resolve()
+
+    @property
+    def base_url(self) -> str:
+        if self.values["public_url"]:
+            return str(self.values["public_url"])
+        host = self.values["host"]
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+        return f"http://{shown}:{self.values['port']}"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    def replace(self, **changes: Any) -> Settings:
+        values = dict(self.values)
+        sources = dict(self.sources)
+        for name, value in changes.items():
+            if name not in _BY_NAME:
+                raise KeyError(name)
+            values[name] = value
+            sources[name] = "override"
+        return Settings(values, sources)
+
+    def masked(self) -> list[tuple[str, str, str]]:
+        """(environment variable, shown value, source) for every setting, secrets masked."""
+        rows = []
+        for s in SETTINGS:
+            value = self.values[s.name]
+            shown = ("********" if value else "(not set)") if s.secret else str(value)
+            rows.append((s.env, shown, self.sources.get(s.name, "default")))
+        return rows
+
+
+def _read_secret_file(setting: Setting, path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise SettingsError(f"{setting.env}_FILE: cannot read {path}: {exc.strerror}") from None
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read every setting from ``environ`` (default ``os.environ``), then apply overrides.
+
+    Overrides come from command-line flags and win over the environment; ``None`` means
+    "flag not given".
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for s in SETTINGS:
+        raw: str | None = None
+        if s.secret and env.get(s.env + "_FILE"):
+            raw = _read_secret_file(s, env[s.env + "_FILE"])
+            sources[s.name] = s.env + "_FILE"
+        elif s.env in env:
+            raw = env[s.env]
+            sources[s.name] = s.env
+        override = overrides.get(s.name)
+        if override is not None:
+            values[s.name] = override
+            sources[s.name] = "command line"
+        elif raw is None:
+            values[s.name] = s.default
+        else:
+            values[s.name] = _parse(s, raw)
+    for name in overrides:
+        if name not in _BY_NAME:
+            raise KeyError(name)
+    return Settings(values, sources)
+
+
+def _parse(s: Setting, raw: str) -> Any:
+    try:
+        value = s.parse(raw)
+    except ValueError as exc:
+        shown = "(hidden)" if s.secret else repr(raw)
+        raise SettingsError(f"{s.env}={shown}: {exc}") from None
+    if isinstance(value, int) and not isinstance(value, bool):
+        if s.minimum is not None and value < s.minimum:
+            raise SettingsError(f"{s.env}={raw!r}: must be at least {s.minimum}")
+        if s.maximum is not None and value > s.maximum:
+            raise SettingsError(f"{s.env}={raw!r}: must be at most {s.maximum}")
+    return value

@@ -1,0 +1,149 @@
+"""The encrypted database: one SQLCipher file with sqlite-vec loaded on every connection.
+
+SQLite has one writer. Reads use plain deferred transactions; anything that reads and then
+writes uses :meth:`Database.write`, which starts with ``BEGIN IMMEDIATE`` so two writers
+queue on the busy timeout instead of failing halfway with "database is locked".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlcipher3.dbapi2 as sqlcipher
+import sqlite_vec
+from sqlalchemy import DateTime, Engine, create_engine, event, pool
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from chatmina.storage.keys import DB_FILE_NAME, KeyError_, Keys
+
+BUSY_TIMEOUT_MS = 5000
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Stores naive UTC, always returns aware UTC: no local time anywhere."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use chatmina.clock.now()")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        return None if value is None else value.replace(tzinfo=dt.UTC)
+
+
+def _key_pragma(keys: Keys) -> str:
+    # A raw key (x'...') skips SQLCipher's per-connection PBKDF2: the master key is already
+    # random, and 256,000 KDF rounds per connection would cost ~100 ms each.
+    return f"PRAGMA key = \"x'{keys.database.hex()}'\""
+
+
+def connect_raw(path: Path, keys: Keys) -> sqlcipher.Connection:
+    """Open and verify one connection; raises KeyError_ when the key does not fit."""
+    conn = sqlcipher.connect(str(path), isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute(_key_pragma(keys))
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlcipher.DatabaseError:
+        conn.close()
+        raise KeyError_(f"the master key from {keys.source} does not open {path}") from None
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA secure_delete = ON")
+    conn.enable_load_extension(True)
+    sqlite_vec.load(conn)
+    conn.enable_load_extension(False)
+    return conn
+
+
+class Database:
+    """The engine plus the two kinds of session Chatmina uses."""
+
+    def __init__(self, path: Path, keys: Keys) -> None:
+        self.path = path
+        self.keys = keys
+        self.engine = _make_engine(path, keys)
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._write = sessionmaker(
+            self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False
+        )
+
+    @classmethod
+    def open(cls, data_dir: Path, keys: Keys) -> Database:
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = data_dir / DB_FILE_NAME
+        if path.exists():
+            # Verify before the pool exists, so a wrong key never reaches a PRAGMA that writes.
+            connect_raw(path, keys).close()
+        return cls(path, keys)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._read() as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session whose transaction starts with BEGIN IMMEDIATE and commits on success."""
+        with self._write() as session, session.begin():
+            yield session
+
+    def checkpoint(self) -> None:
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _make_engine(path: Path, keys: Keys) -> Engine:
+    engine = create_engine(
+        f"sqlite:///{path}",
+        module=sqlcipher,
+        poolclass=pool.QueuePool,
+        pool_size=8,
+        max_overflow=8,
+        connect_args={"check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: DBAPIConnection, _record: Any) -> None:
+        # SQLAlchemy's own pysqlite transaction handling is replaced by explicit BEGINs below.
+        dbapi_conn.isolation_level = None  # type: ignore[attr-defined]
+        cursor = dbapi_conn.cursor()
+        cursor.execute(_key_pragma(keys))
+        for pragma in (
+            f"busy_timeout = {BUSY_TIMEOUT_MS}",
+            "journal_mode = WAL",
+            "synchronous = NORMAL",
+            "foreign_keys = ON",
+            "secure_delete = ON",
+        ):
+            cursor.execute("PRAGMA " + pragma)
+        cursor.close()
+        dbapi_conn.enable_load_extension(True)  # type: ignore[attr-defined]
+        sqlite_vec.load(dbapi_conn)
+        dbapi_conn.enable_load_extension(False)  # type: ignore[attr-defined]
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get("sqlite_immediate")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine

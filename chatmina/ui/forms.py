@@ -1,0 +1,28 @@
+"""Reading HTML form posts safely: every field is one string of bounded length."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+
+from chatmina.errors import UserError
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+MAX_FIELD = 10_000
+
+
+def text(data: dict[str, Any], name: str, max_length: int = MAX_FIELD) -> str:
+    """The field's value ("" when missing). Repeated or oversized fields are errors."""
+    value = data.get(name, "")
+    if not isinstance(value, str):
+        raise UserError("Send this field once.", name)
+    if len(value) > max_length:
+        raise UserError(f"Use at most {max_length:,} characters.", name)
+    return value
+
+
+def checked(data: dict[str, Any], name: str) -> bool:
+    return data.get(name) in ("on", "1", "true")

@@ -1,0 +1,103 @@
+"""Who is asking (session cookie or API key), and the security headers on every response."""
+
+from __future__ import annotations
+
+from http.cookies import SimpleCookie
+from typing import Any
+
+import anyio.to_thread
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from chatmina.accounts import service as accounts
+from chatmina.ui.context import Auth, Services, client_ip
+
+SESSION_COOKIE = "chatmina_session"
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
+
+
+def _cookie(scope: Scope, name: str) -> str:
+    raw = _header(scope, b"cookie")
+    if not raw:
+        return ""
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(raw)
+    except Exception:  # a malformed Cookie header is the client's problem, not a 500
+        return ""
+    morsel = jar.get(name)
+    return morsel.value if morsel else ""
+
+
+def _resolve(services: Services, scope: Scope, auth: Auth) -> None:
+    path: str = scope["path"]
+    if path.startswith(("/static/", "/healthz")):
+        return
+    bearer = _header(scope, b"authorization")
+    if bearer.lower().startswith("bearer "):
+        auth.api_workspace = accounts.workspace_for_api_key(
+            services.db, services.keys, bearer[7:].strip()
+        )
+    token = _cookie(scope, SESSION_COOKIE)
+    if token:
+        found = accounts.find_session(services.db, services.keys, services.session_policy, token)
+        if found:
+            session, auth.user = found
+            auth.session_id = session.id
+    slug = scope.get("path_params", {}).get("slug")
+    if auth.user is not None and slug and path.startswith("/w/"):
+        member = accounts.membership(services.db, auth.user.id, slug)
+        if member:
+            auth.workspace, auth.role = member
+
+
+class AuthMiddleware(ASGIMiddleware):
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        services: Services = scope["litestar_app"].state.services
+        auth = Auth(ip=client_ip(scope, services.trusted_proxies))
+        await anyio.to_thread.run_sync(_resolve, services, scope, auth)
+        scope.setdefault("state", {})["auth"] = auth  # type: ignore[typeddict-item]
+        await next_app(scope, receive, send)
+
+
+class SecurityHeadersMiddleware(ASGIMiddleware):
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(self, hsts: bool) -> None:
+        self.hsts = hsts
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers: list[Any] = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                extra = [
+                    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"same-origin"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"cross-origin-opener-policy", b"same-origin"),
+                    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+                ]
+                if self.hsts:
+                    extra.append((b"strict-transport-security", b"max-age=31536000"))
+                headers.extend(h for h in extra if h[0] not in present)
+                message["headers"] = headers  # type: ignore[typeddict-unknown-key]
+            await send(message)
+
+        await next_app(scope, receive, send_with_headers)
