@@ -12,7 +12,7 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 
 from chatmina.accounts import service as accounts
-from chatmina.accounts.roles import Permission, Role
+from chatmina.accounts.roles import Permission, Role, can
 from chatmina.errors import UserError
 from chatmina.mail.service import MailError
 from chatmina.privacy import service as audit
@@ -91,6 +91,10 @@ class WorkspaceController(Controller):
             members=accounts.list_members(svc.db, auth.workspace.id),
             invitations=accounts.list_invitations(svc.db, auth.workspace.id),
             roles=[r.value for r in Role],
+            permission_matrix=[
+                (p.value, can(Role.OWNER, p), can(Role.ADMIN, p), can(Role.AGENT, p))
+                for p in Permission
+            ],
             **extra,
         )
 

@@ -14,7 +14,7 @@ from chatmina.mail.service import SECURITY_CHOICES, MailError
 from chatmina.privacy import service as audit
 from chatmina.storage.crypto import mask
 from chatmina.ui.context import get_auth
-from chatmina.ui.forms import Form, text
+from chatmina.ui.forms import Form, checked, text
 from chatmina.ui.guards import instance_admin
 from chatmina.ui.render import form_errors, page, redirect, services_of
 
@@ -63,7 +63,7 @@ class EmailController(Controller):
         fields = ("host", "port", "security", "username", "from_address")
         values = {k: text(data, k, 300) for k in fields}
         password = text(data, "password", 1024)
-        clear = data.get("clear_password") == "on"
+        clear = checked(data, "clear_password")
         try:
             svc.mailer.save_smtp_settings(
                 host=values["host"], port=values["port"], security=values["security"],

@@ -10,6 +10,7 @@ from litestar.exceptions import HTTPException
 from sqlalchemy import text
 
 from chatmina import __version__
+from chatmina.ui.guards import login_required
 from chatmina.ui.render import page, services_of
 
 Req = Request[Any, Any, Any]
@@ -45,7 +46,7 @@ def _operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-@get("/api/docs", include_in_schema=False, sync_to_thread=True)
+@get("/api/docs", guards=[login_required], include_in_schema=False, sync_to_thread=True)
 def api_docs(request: Req) -> Response[Any]:
     schema = request.app.openapi_schema.to_schema()
     return page(

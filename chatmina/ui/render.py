@@ -62,6 +62,7 @@ def page(
         "perms": perms,
         "workspaces": accounts.workspaces_of(services.db, auth.user.id) if auth.user else [],
         "nav": nav,
+        "status_code": status_code,
         "flashes": flashes,
         "errors": {},
         "base_url": services.settings.base_url,
