@@ -77,8 +77,12 @@ def _read_password(password_file: Path | None, confirm: bool = True) -> str:
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Data directory (CHATMINA_DATA_DIR).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Data directory (CHATMINA_DATA_DIR).",
+)
 @click.pass_context
 def main(ctx: click.Context, data_dir: Path | None) -> None:
     """Chatmina: self-hosted AI customer-support chat. Without a command, runs the server."""
@@ -89,10 +93,15 @@ def main(ctx: click.Context, data_dir: Path | None) -> None:
 
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (CHATMINA_HOST).")
-@click.option("--port", type=click.IntRange(1, 65535), default=None,
-              help="Port to listen on (CHATMINA_PORT).")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Data directory (CHATMINA_DATA_DIR).")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=None, help="Port to listen on (CHATMINA_PORT)."
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Data directory (CHATMINA_DATA_DIR).",
+)
 @click.pass_context
 @friendly_errors
 def serve(ctx: click.Context, host: str | None, port: int | None, data_dir: Path | None) -> None:
@@ -106,8 +115,10 @@ def serve(ctx: click.Context, host: str | None, port: int | None, data_dir: Path
     from chatmina.app import create_app
 
     app = create_app(services)
-    click.echo(f"Chatmina {__version__} serving {settings.base_url} "
-               f"(data in {settings.data_path})", err=True)
+    click.echo(
+        f"Chatmina {__version__} serving {settings.base_url} (data in {settings.data_path})",
+        err=True,
+    )
     if services.setup_token:
         click.echo(
             "\n  Chatmina is not set up yet. Open this one-time link to create the first\n"
@@ -144,28 +155,42 @@ def migrate(ctx: click.Context) -> None:
 @click.option("--email", required=True)
 @click.option("--name", required=True)
 @click.option("--workspace", required=True, help="Name of the new workspace.")
-@click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Read the password from this file (else CHATMINA_ADMIN_PASSWORD or a prompt).")
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Read the password from this file (else CHATMINA_ADMIN_PASSWORD or a prompt).",
+)
 @click.pass_context
 @friendly_errors
-def create_admin(ctx: click.Context, email: str, name: str, workspace: str,
-                 password_file: Path | None) -> None:
+def create_admin(
+    ctx: click.Context, email: str, name: str, workspace: str, password_file: Path | None
+) -> None:
     """Create a user who owns a new workspace; prints the workspace slug."""
     from chatmina.accounts import service as accounts
 
     services = _services(_settings(ctx))
     password = _read_password(password_file)
-    _user, ws = accounts.create_owner(services.db, services.passwords, email=email, name=name,
-                                      password=password, workspace_name=workspace)
+    _user, ws = accounts.create_owner(
+        services.db,
+        services.passwords,
+        email=email,
+        name=name,
+        password=password,
+        workspace_name=workspace,
+    )
     services.db.close()
     click.echo(ws.slug)
 
 
 @main.command("reset-password")
 @click.option("--email", required=True)
-@click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Read the new password from this file (else CHATMINA_ADMIN_PASSWORD or a "
-              "prompt).")
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Read the new password from this file (else CHATMINA_ADMIN_PASSWORD or a prompt).",
+)
 @click.pass_context
 @friendly_errors
 def reset_password(ctx: click.Context, email: str, password_file: Path | None) -> None:

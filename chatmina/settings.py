@@ -9,6 +9,7 @@ names the variable, never a silent fallback to the default.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +33,11 @@ def _parse_bool(raw: str) -> bool:
 
 
 def _parse_int(raw: str) -> int:
-    try:
-        return int(raw.strip())
-    except ValueError:
-        raise ValueError("expected a whole number") from None
+    # int() alone would also take "8_000", "+80" and non-ASCII digits.
+    value = raw.strip()
+    if not re.fullmatch(r"-?[0-9]+", value):
+        raise ValueError("expected a whole number")
+    return int(value)
 
 
 def _parse_str(raw: str) -> str:
@@ -78,31 +80,66 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("data_dir", "./chatmina-data", "Directory holding the encrypted database, key, "
-            "backups and outbox."),
+    Setting(
+        "data_dir",
+        "./chatmina-data",
+        "Directory holding the encrypted database, key, backups and outbox.",
+    ),
     Setting("host", "127.0.0.1", "Address the web server listens on."),
-    Setting("port", 8000, "Port the web server listens on.", _parse_int, minimum=1,
-            maximum=65535),
-    Setting("public_url", "", "URL visitors and admins use to reach Chatmina, used in emails "
-            "and the widget snippet. Empty means http://HOST:PORT. An https:// URL turns on "
-            "Secure cookies.", _parse_url),
-    Setting("master_key", "", "The 32-byte master key as 64 hex characters. Prefer "
-            "CHATMINA_MASTER_KEY_FILE. Empty means <data dir>/master.key, created on first run.",
-            secret=True),
+    Setting("port", 8000, "Port the web server listens on.", _parse_int, minimum=1, maximum=65535),
+    Setting(
+        "public_url",
+        "",
+        "URL visitors and admins use to reach Chatmina, used in emails "
+        "and the widget snippet. Empty means http://HOST:PORT. An https:// URL turns on "
+        "Secure cookies.",
+        _parse_url,
+    ),
+    Setting(
+        "master_key",
+        "",
+        "The 32-byte master key as 64 hex characters. Prefer "
+        "CHATMINA_MASTER_KEY_FILE. Empty means <data dir>/master.key, created on first run.",
+        secret=True,
+    ),
     Setting("log_level", "info", "Log verbosity.", _choice("debug", "info", "warning", "error")),
-    Setting("password_hashing", "rfc9106-low-memory", "Argon2id parameters: the RFC 9106 "
-            "low-memory profile. 'insecure-fast' exists for the test suite only.",
-            _choice("rfc9106-low-memory", "insecure-fast")),
-    Setting("session_idle_minutes", 720, "A session not used for this long ends.", _parse_int,
-            minimum=5),
-    Setting("session_max_hours", 336, "A session ends this long after login, used or not.",
-            _parse_int, minimum=1),
-    Setting("login_attempts_per_account", 5, "Failed logins allowed per account in 15 minutes.",
-            _parse_int, minimum=1),
-    Setting("login_attempts_per_ip", 20, "Failed logins allowed per client address in 15 "
-            "minutes.", _parse_int, minimum=1),
-    Setting("trusted_proxies", "", "Comma-separated addresses of reverse proxies whose "
-            "X-Forwarded-For header names the client address."),
+    Setting(
+        "password_hashing",
+        "rfc9106-low-memory",
+        "Argon2id parameters: the RFC 9106 "
+        "low-memory profile. 'insecure-fast' exists for the test suite only.",
+        _choice("rfc9106-low-memory", "insecure-fast"),
+    ),
+    Setting(
+        "session_idle_minutes", 720, "A session not used for this long ends.", _parse_int, minimum=5
+    ),
+    Setting(
+        "session_max_hours",
+        336,
+        "A session ends this long after login, used or not.",
+        _parse_int,
+        minimum=1,
+    ),
+    Setting(
+        "login_attempts_per_account",
+        5,
+        "Failed logins allowed per account in 15 minutes.",
+        _parse_int,
+        minimum=1,
+    ),
+    Setting(
+        "login_attempts_per_ip",
+        20,
+        "Failed logins allowed per client address in 15 minutes.",
+        _parse_int,
+        minimum=1,
+    ),
+    Setting(
+        "trusted_proxies",
+        "",
+        "Comma-separated addresses of reverse proxies whose "
+        "X-Forwarded-For header names the client address.",
+    ),
     Setting("mail_from", "Chatmina <chatmina@localhost>", "Sender of emails Chatmina sends."),
 )
 
@@ -160,9 +197,16 @@ class Settings:
 
 def _read_secret_file(setting: Setting, path: str) -> str:
     try:
-        return Path(path).read_text().strip()
+        value = Path(path).read_text().strip()
     except OSError as exc:
         raise SettingsError(f"{setting.env}_FILE: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"{setting.env}_FILE: {path} is not a text file") from None
+    if not value:
+        # An empty secret means "not set", which for the master key would silently fall back
+        # to <data dir>/master.key: a file that was named but is empty is a mistake.
+        raise SettingsError(f"{setting.env}_FILE: {path} is empty")
+    return value
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -55,27 +55,48 @@ class AccountsApi(Controller):
         rows = accounts.list_invitations(services_of(request).db, _workspace(request).id)
         return [_invitation_out(r) for r in rows]
 
-    @post("/invitations", sync_to_thread=True, status_code=HTTP_201_CREATED,
-          summary="Invite someone by email")
+    @post(
+        "/invitations",
+        sync_to_thread=True,
+        status_code=HTTP_201_CREATED,
+        summary="Invite someone by email",
+    )
     def invite(self, request: Req, data: InvitationIn) -> InvitationOut:
         svc = services_of(request)
         workspace = _workspace(request)
-        row, token = accounts.invite(svc.db, svc.keys, workspace.id, None,
-                                     Role.ADMIN, data.email, data.role)
-        audit.record(svc.db, "member.invited", workspace_id=workspace.id,
-                     detail=f"{row.email} as {row.role} (API key)", ip=get_auth(request.scope).ip)
+        row, token = accounts.invite(
+            svc.db, svc.keys, workspace.id, None, Role.ADMIN, data.email, data.role
+        )
+        audit.record(
+            svc.db,
+            "member.invited",
+            workspace_id=workspace.id,
+            detail=f"{row.email} as {row.role} (API key)",
+            ip=get_auth(request.scope).ip,
+        )
         link = f"{svc.settings.base_url}/invite?token={token}"
         try:
-            via: str | None = svc.mailer.send_template(row.email, "invitation", {
-                "inviter": workspace.name, "workspace": workspace.name, "role": row.role,
-                "link": link, "days": 7,
-            })
+            via: str | None = svc.mailer.send_template(
+                row.email,
+                "invitation",
+                {
+                    "inviter": workspace.name,
+                    "workspace": workspace.name,
+                    "role": row.role,
+                    "link": link,
+                    "days": 7,
+                },
+            )
         except MailError:
             via = None
         return _invitation_out(row, via)
 
-    @delete("/invitations/{invitation_id:int}", sync_to_thread=True,
-            status_code=HTTP_204_NO_CONTENT, summary="Withdraw a pending invitation")
+    @delete(
+        "/invitations/{invitation_id:int}",
+        sync_to_thread=True,
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Withdraw a pending invitation",
+    )
     def revoke(self, request: Req, invitation_id: int) -> None:
         svc = services_of(request)
         accounts.revoke_invitation(svc.db, _workspace(request).id, invitation_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -20,9 +22,13 @@ _PROFILES = {
 class Passwords:
     def __init__(self, profile: str) -> None:
         self._hasher = PasswordHasher.from_parameters(_PROFILES[profile])
+
+    @cached_property
+    def _decoy(self) -> str:
         # Verified against when no account matches, so a wrong email costs the same time
-        # as a wrong password and timing does not reveal which accounts exist.
-        self._decoy = self._hasher.hash("decoy password for unknown accounts")
+        # as a wrong password and timing does not reveal which accounts exist. Made on first
+        # use, not at start-up: one hash costs ~120 ms and 64 MiB.
+        return self._hasher.hash("decoy password for unknown accounts")
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)

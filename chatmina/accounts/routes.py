@@ -124,19 +124,28 @@ class SignInController(Controller):
             )
         except UserError as exc:
             return page(
-                request, "accounts/setup.html", status_code=400, token=token, values=values,
+                request,
+                "accounts/setup.html",
+                status_code=400,
+                token=token,
+                values=values,
                 errors=form_errors(exc),
             )
         svc.setup_token = None
-        audit.record(svc.db, "setup.completed", workspace_id=workspace.id, actor_id=user.id,
-                     ip=get_auth(request.scope).ip)
+        audit.record(
+            svc.db,
+            "setup.completed",
+            workspace_id=workspace.id,
+            actor_id=user.id,
+            ip=get_auth(request.scope).ip,
+        )
         log.info("first-run setup completed by %s", user.email)
         return _login(request, user.id, f"/w/{workspace.slug}/")
 
     # -- login and logout ----------------------------------------------------------------
 
     @get("/login", sync_to_thread=True)
-    def login_form(self, request: Req, next: str = "") -> Response[Any]:  # noqa: A002
+    def login_form(self, request: Req, next: str = "") -> Response[Any]:
         if get_auth(request.scope).user is not None:
             return redirect(request, safe_next(next))
         return page(request, "accounts/login.html", next=safe_next(next, ""), values={})
@@ -155,15 +164,26 @@ class SignInController(Controller):
                 f"Too many failed attempts. Wait {minutes} minute{'s' if minutes > 1 else ''} "
                 "and try again, or reset your password."
             )
-            return page(request, "accounts/login.html", status_code=429, next=target,
-                        values={"email": email}, errors={"_form": message})
+            return page(
+                request,
+                "accounts/login.html",
+                status_code=429,
+                next=target,
+                values={"email": email},
+                errors={"_form": message},
+            )
         user = accounts.authenticate(svc.db, svc.passwords, email, password)
         if user is None:
             svc.login_per_ip.hit(ip)
             svc.login_per_account.hit(email)
-            return page(request, "accounts/login.html", status_code=400, next=target,
-                        values={"email": email},
-                        errors={"_form": "The email or password is not correct."})
+            return page(
+                request,
+                "accounts/login.html",
+                status_code=400,
+                next=target,
+                values={"email": email},
+                errors={"_form": "The email or password is not correct."},
+            )
         svc.login_per_account.reset(email)
         audit.record(svc.db, "login", actor_id=user.id, ip=ip)
         return _login(request, user.id, target)
@@ -190,21 +210,34 @@ class SignInController(Controller):
         try:
             email = accounts.clean_email(text(data, "email", 300))
         except UserError as exc:
-            return page(request, "accounts/forgot.html", status_code=400,
-                        values={"email": text(data, "email", 300)}, errors=form_errors(exc))
+            return page(
+                request,
+                "accounts/forgot.html",
+                status_code=400,
+                values={"email": text(data, "email", 300)},
+                errors=form_errors(exc),
+            )
         found = accounts.request_password_reset(svc.db, svc.keys, email)
         if found:
             user, token = found
             link = f"{svc.settings.base_url}/reset-password?token={token}"
             try:
-                svc.mailer.send_template(user.email, "password_reset",
-                                         {"name": user.name, "link": link})
+                svc.mailer.send_template(
+                    user.email, "password_reset", {"name": user.name, "link": link}
+                )
             except MailError as exc:
                 # The page must not reveal whether the account exists, so this goes to the log.
                 log.error("password reset email to %s failed: %s", user.email, exc.message)
-        return redirect(request, "/login", ("info", "If an account exists for that email, a "
-                                            "link to reset the password is on its way. It "
-                                            "works once, for one hour."))
+        return redirect(
+            request,
+            "/login",
+            (
+                "info",
+                "If an account exists for that email, a "
+                "link to reset the password is on its way. It "
+                "works once, for one hour.",
+            ),
+        )
 
     @get("/reset-password", sync_to_thread=True)
     def reset_form(self, request: Req, token: str = "") -> Response[Any]:
@@ -212,8 +245,13 @@ class SignInController(Controller):
         try:
             user = accounts.check_reset_token(svc.db, svc.keys, token)
         except InvalidToken as exc:
-            return page(request, "accounts/link_invalid.html", status_code=400,
-                        message=exc.message, retry_url="/forgot-password")
+            return page(
+                request,
+                "accounts/link_invalid.html",
+                status_code=400,
+                message=exc.message,
+                retry_url="/forgot-password",
+            )
         return page(request, "accounts/reset.html", token=token, email=user.email)
 
     @post("/reset-password", sync_to_thread=True)
@@ -227,15 +265,28 @@ class SignInController(Controller):
                 raise UserError("The two passwords do not match.", "password_confirm")
             user = accounts.reset_password(svc.db, svc.keys, svc.passwords, token, password)
         except InvalidToken as exc:
-            return page(request, "accounts/link_invalid.html", status_code=400,
-                        message=exc.message, retry_url="/forgot-password")
+            return page(
+                request,
+                "accounts/link_invalid.html",
+                status_code=400,
+                message=exc.message,
+                retry_url="/forgot-password",
+            )
         except UserError as exc:
-            return page(request, "accounts/reset.html", status_code=400, token=token,
-                        email="", errors=form_errors(exc))
+            return page(
+                request,
+                "accounts/reset.html",
+                status_code=400,
+                token=token,
+                email="",
+                errors=form_errors(exc),
+            )
         audit.record(svc.db, "password.reset", actor_id=user.id, ip=get_auth(request.scope).ip)
-        return _clear_session_cookie(redirect(
-            request, "/login", ("success", "Your password was changed. Log in with it now.")
-        ))
+        return _clear_session_cookie(
+            redirect(
+                request, "/login", ("success", "Your password was changed. Log in with it now.")
+            )
+        )
 
     # -- invitations ---------------------------------------------------------------------
 
@@ -245,10 +296,14 @@ class SignInController(Controller):
         try:
             pending = accounts.find_invitation(svc.db, svc.keys, token)
         except InvalidToken as exc:
-            return page(request, "accounts/link_invalid.html", status_code=400,
-                        message=exc.message, retry_url=None)
-        return page(request, "accounts/invitation.html", token=token, pending=pending,
-                    values={})
+            return page(
+                request,
+                "accounts/link_invalid.html",
+                status_code=400,
+                message=exc.message,
+                retry_url=None,
+            )
+        return page(request, "accounts/invitation.html", token=token, pending=pending, values={})
 
     @post("/invite", sync_to_thread=True)
     def accept(self, request: Req, data: Form) -> Response[Any]:
@@ -259,8 +314,13 @@ class SignInController(Controller):
         try:
             pending = accounts.find_invitation(svc.db, svc.keys, token)
         except InvalidToken as exc:
-            return page(request, "accounts/link_invalid.html", status_code=400,
-                        message=exc.message, retry_url=None)
+            return page(
+                request,
+                "accounts/link_invalid.html",
+                status_code=400,
+                message=exc.message,
+                retry_url=None,
+            )
         values = {"name": text(data, "name")}
         try:
             if auth.user is not None:
@@ -275,13 +335,31 @@ class SignInController(Controller):
                     svc.db, svc.keys, svc.passwords, token, name=values["name"], password=password
                 )
         except InvalidToken as exc:
-            return page(request, "accounts/link_invalid.html", status_code=400,
-                        message=exc.message, retry_url=None)
+            return page(
+                request,
+                "accounts/link_invalid.html",
+                status_code=400,
+                message=exc.message,
+                retry_url=None,
+            )
         except UserError as exc:
-            return page(request, "accounts/invitation.html", status_code=exc.status_code,
-                        token=token, pending=pending, values=values, errors=form_errors(exc))
-        audit.record(svc.db, "invitation.accepted", workspace_id=workspace.id, actor_id=user.id,
-                     detail=f"{user.email} joined as {pending.invitation.role}", ip=auth.ip)
+            return page(
+                request,
+                "accounts/invitation.html",
+                status_code=exc.status_code,
+                token=token,
+                pending=pending,
+                values=values,
+                errors=form_errors(exc),
+            )
+        audit.record(
+            svc.db,
+            "invitation.accepted",
+            workspace_id=workspace.id,
+            actor_id=user.id,
+            detail=f"{user.email} joined as {pending.invitation.role}",
+            ip=auth.ip,
+        )
         flash = ("success", f"Welcome to {workspace.name}.")
         if auth.user is not None:
             return redirect(request, f"/w/{workspace.slug}/", flash)
@@ -302,12 +380,23 @@ class SignInController(Controller):
         try:
             workspace = accounts.create_workspace(svc.db, auth.user.id, text(data, "name"))
         except UserError as exc:
-            return page(request, "accounts/new_workspace.html", status_code=400,
-                        values={"name": text(data, "name", 200)}, errors=form_errors(exc))
-        audit.record(svc.db, "workspace.created", workspace_id=workspace.id,
-                     actor_id=auth.user.id, ip=auth.ip)
-        return redirect(request, f"/w/{workspace.slug}/",
-                        ("success", f"Workspace {workspace.name} created."))
+            return page(
+                request,
+                "accounts/new_workspace.html",
+                status_code=400,
+                values={"name": text(data, "name", 200)},
+                errors=form_errors(exc),
+            )
+        audit.record(
+            svc.db,
+            "workspace.created",
+            workspace_id=workspace.id,
+            actor_id=auth.user.id,
+            ip=auth.ip,
+        )
+        return redirect(
+            request, f"/w/{workspace.slug}/", ("success", f"Workspace {workspace.name} created.")
+        )
 
 
 class AccountController(Controller):
@@ -321,8 +410,15 @@ class AccountController(Controller):
         auth = get_auth(request.scope)
         assert auth.user is not None
         sessions = accounts.list_sessions(services_of(request).db, auth.user.id)
-        return page(request, "accounts/account.html", nav="account", status_code=status_code,
-                    sessions=sessions, current_session_id=auth.session_id, **extra)
+        return page(
+            request,
+            "accounts/account.html",
+            nav="account",
+            status_code=status_code,
+            sessions=sessions,
+            current_session_id=auth.session_id,
+            **extra,
+        )
 
     @get("/", sync_to_thread=True)
     def show(self, request: Req) -> Response[Any]:
@@ -347,13 +443,22 @@ class AccountController(Controller):
             new = text(data, "new_password", 1000)
             if new != text(data, "new_password_confirm", 1000):
                 raise UserError("The two passwords do not match.", "new_password_confirm")
-            accounts.change_password(svc.db, svc.passwords, auth.user.id,
-                                     text(data, "current_password", 1000), new, auth.session_id)
+            accounts.change_password(
+                svc.db,
+                svc.passwords,
+                auth.user.id,
+                text(data, "current_password", 1000),
+                new,
+                auth.session_id,
+            )
         except UserError as exc:
             return self._render(request, 400, errors=form_errors(exc))
         audit.record(svc.db, "password.changed", actor_id=auth.user.id, ip=auth.ip)
-        return redirect(request, "/account", ("success", "Password changed. Your other "
-                                              "sessions were logged out."))
+        return redirect(
+            request,
+            "/account",
+            ("success", "Password changed. Your other sessions were logged out."),
+        )
 
     @post("/logout-everywhere", sync_to_thread=True)
     def logout_everywhere(self, request: Req) -> Response[Any]:
@@ -361,8 +466,11 @@ class AccountController(Controller):
         auth = get_auth(request.scope)
         assert auth.user is not None
         count = accounts.end_all_sessions(svc.db, auth.user.id)
-        audit.record(svc.db, "sessions.ended", actor_id=auth.user.id, ip=auth.ip,
-                     detail=f"{count} sessions")
-        return _clear_session_cookie(redirect(
-            request, "/login", ("success", f"Logged out of {count} session(s) everywhere.")
-        ))
+        audit.record(
+            svc.db, "sessions.ended", actor_id=auth.user.id, ip=auth.ip, detail=f"{count} sessions"
+        )
+        return _clear_session_cookie(
+            redirect(
+                request, "/login", ("success", f"Logged out of {count} session(s) everywhere.")
+            )
+        )

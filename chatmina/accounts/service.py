@@ -360,11 +360,14 @@ def list_members(db: Database, workspace_id: int) -> list[Member]:
 
 
 def _owner_count(s: Session, workspace_id: int) -> int:
-    return s.scalar(
-        select(func.count())
-        .select_from(Membership)
-        .where(Membership.workspace_id == workspace_id, Membership.role == Role.OWNER)
-    ) or 0
+    return (
+        s.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.workspace_id == workspace_id, Membership.role == Role.OWNER)
+        )
+        or 0
+    )
 
 
 def _membership_row(s: Session, workspace_id: int, user_id: int) -> Membership:
@@ -560,11 +563,15 @@ def accept_invitation(
                 raise Forbidden(
                     f"This invitation is for {invitation.email}. Log out and open the link again."
                 )
-        if s.scalar(
-            select(Membership.id).where(
-                Membership.workspace_id == invitation.workspace_id, Membership.user_id == user.id
+        if (
+            s.scalar(
+                select(Membership.id).where(
+                    Membership.workspace_id == invitation.workspace_id,
+                    Membership.user_id == user.id,
+                )
             )
-        ) is None:
+            is None
+        ):
             s.add(
                 Membership(
                     workspace_id=invitation.workspace_id,

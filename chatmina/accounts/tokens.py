@@ -54,7 +54,9 @@ def check(s: Session, key: bytes, purpose: str, token: str) -> OneTimeToken:
         token_id = int(raw_id)
     except ValueError:
         raise InvalidToken("This link is incomplete. Copy the whole link from the email.") from None
-    if not hmac.compare_digest(signature, _signature(key, purpose, token_id, nonce)):
+    # Bytes, not str: compare_digest raises TypeError on non-ASCII text from a pasted link.
+    expected = _signature(key, purpose, token_id, nonce)
+    if not hmac.compare_digest(signature.encode(), expected.encode()):
         raise InvalidToken("This link is not valid. Copy the whole link from the email.")
     row = s.get(OneTimeToken, token_id)
     if row is None or row.purpose != purpose or row.nonce_hash != keyed_hash(key, nonce):

@@ -60,22 +60,36 @@ class WorkspaceController(Controller):
 
     @get("/knowledge", guards=[requires(Permission.VIEW_WORKSPACE)], sync_to_thread=True)
     def knowledge(self, request: Req, slug: str) -> Response[Any]:
-        return page(request, "workspace/coming.html", nav="knowledge", section="Knowledge",
-                    text="Help-center articles the assistant answers from. Importing and "
-                    "editing articles is not available in this build yet.")
+        return page(
+            request,
+            "workspace/coming.html",
+            nav="knowledge",
+            section="Knowledge",
+            text="Help-center articles the assistant answers from. Importing and "
+            "editing articles is not available in this build yet.",
+        )
 
     @get("/conversations", guards=[requires(Permission.VIEW_WORKSPACE)], sync_to_thread=True)
     def conversations(self, request: Req, slug: str) -> Response[Any]:
-        return page(request, "workspace/coming.html", nav="conversations",
-                    section="Conversations",
-                    text="The inbox of visitor conversations and human handoff. The chat "
-                    "widget and inbox are not available in this build yet.")
+        return page(
+            request,
+            "workspace/coming.html",
+            nav="conversations",
+            section="Conversations",
+            text="The inbox of visitor conversations and human handoff. The chat "
+            "widget and inbox are not available in this build yet.",
+        )
 
     @get("/functions", guards=[requires(Permission.VIEW_WORKSPACE)], sync_to_thread=True)
     def functions(self, request: Req, slug: str) -> Response[Any]:
-        return page(request, "workspace/coming.html", nav="functions", section="Functions",
-                    text="AI Functions let the assistant call your own systems through signed "
-                    "webhooks. They are not available in this build yet.")
+        return page(
+            request,
+            "workspace/coming.html",
+            nav="functions",
+            section="Functions",
+            text="AI Functions let the assistant call your own systems through signed "
+            "webhooks. They are not available in this build yet.",
+        )
 
     # -- members -------------------------------------------------------------------------
 
@@ -110,42 +124,80 @@ class WorkspaceController(Controller):
         values = {"email": text(data, "email", 300), "role": text(data, "role", 20)}
         try:
             invitation, token = accounts.invite(
-                svc.db, svc.keys, auth.workspace.id, auth.user.id, auth.role,
-                values["email"], values["role"],
+                svc.db,
+                svc.keys,
+                auth.workspace.id,
+                auth.user.id,
+                auth.role,
+                values["email"],
+                values["role"],
             )
         except UserError as exc:
-            return self._members_page(request, exc.status_code, values=values,
-                                      errors=form_errors(exc))
-        audit.record(svc.db, "member.invited", workspace_id=auth.workspace.id,
-                     actor_id=auth.user.id, detail=f"{invitation.email} as {invitation.role}",
-                     ip=auth.ip)
+            return self._members_page(
+                request, exc.status_code, values=values, errors=form_errors(exc)
+            )
+        audit.record(
+            svc.db,
+            "member.invited",
+            workspace_id=auth.workspace.id,
+            actor_id=auth.user.id,
+            detail=f"{invitation.email} as {invitation.role}",
+            ip=auth.ip,
+        )
         link = f"{svc.settings.base_url}/invite?token={token}"
         try:
-            via = svc.mailer.send_template(invitation.email, "invitation", {
-                "inviter": auth.user.name, "workspace": auth.workspace.name,
-                "role": invitation.role, "link": link, "days": 7,
-            })
+            via = svc.mailer.send_template(
+                invitation.email,
+                "invitation",
+                {
+                    "inviter": auth.user.name,
+                    "workspace": auth.workspace.name,
+                    "role": invitation.role,
+                    "link": link,
+                    "days": 7,
+                },
+            )
         except MailError as exc:
-            return redirect(request, f"/w/{slug}/members", (
-                "error", f"The invitation for {invitation.email} was created, but the email "
-                f"could not be sent: {exc.message} Fix the email settings, then resend it."))
+            return redirect(
+                request,
+                f"/w/{slug}/members",
+                (
+                    "error",
+                    f"The invitation for {invitation.email} was created, but the email "
+                    f"could not be sent: {exc.message} Fix the email settings, then resend it.",
+                ),
+            )
         where = "" if via == "smtp" else " (no SMTP server is set up, so it is in the outbox)"
-        return redirect(request, f"/w/{slug}/members",
-                        ("success", f"Invitation sent to {invitation.email}{where}."))
+        return redirect(
+            request,
+            f"/w/{slug}/members",
+            ("success", f"Invitation sent to {invitation.email}{where}."),
+        )
 
-    @post("/invitations/{invitation_id:int}/revoke",
-          guards=[requires(Permission.MANAGE_MEMBERS)], sync_to_thread=True)
+    @post(
+        "/invitations/{invitation_id:int}/revoke",
+        guards=[requires(Permission.MANAGE_MEMBERS)],
+        sync_to_thread=True,
+    )
     def revoke_invitation(self, request: Req, slug: str, invitation_id: int) -> Response[Any]:
         svc = services_of(request)
         auth = _auth(request)
         assert auth.workspace is not None
         accounts.revoke_invitation(svc.db, auth.workspace.id, invitation_id)
-        audit.record(svc.db, "invitation.revoked", workspace_id=auth.workspace.id,
-                     actor_id=auth.user.id if auth.user else None, ip=auth.ip)
+        audit.record(
+            svc.db,
+            "invitation.revoked",
+            workspace_id=auth.workspace.id,
+            actor_id=auth.user.id if auth.user else None,
+            ip=auth.ip,
+        )
         return redirect(request, f"/w/{slug}/members", ("success", "Invitation withdrawn."))
 
-    @post("/members/{user_id:int}/role", guards=[requires(Permission.MANAGE_MEMBERS)],
-          sync_to_thread=True)
+    @post(
+        "/members/{user_id:int}/role",
+        guards=[requires(Permission.MANAGE_MEMBERS)],
+        sync_to_thread=True,
+    )
     def change_role(self, request: Req, slug: str, user_id: int, data: Form) -> Response[Any]:
         svc = services_of(request)
         auth = _auth(request)
@@ -157,12 +209,21 @@ class WorkspaceController(Controller):
             if exc.status_code == 404:
                 raise
             return redirect(request, f"/w/{slug}/members", ("error", exc.message))
-        audit.record(svc.db, "member.role_changed", workspace_id=auth.workspace.id,
-                     actor_id=auth.user.id, detail=f"user {user_id} is now {role}", ip=auth.ip)
+        audit.record(
+            svc.db,
+            "member.role_changed",
+            workspace_id=auth.workspace.id,
+            actor_id=auth.user.id,
+            detail=f"user {user_id} is now {role}",
+            ip=auth.ip,
+        )
         return redirect(request, f"/w/{slug}/members", ("success", "Role changed."))
 
-    @post("/members/{user_id:int}/remove", guards=[requires(Permission.MANAGE_MEMBERS)],
-          sync_to_thread=True)
+    @post(
+        "/members/{user_id:int}/remove",
+        guards=[requires(Permission.MANAGE_MEMBERS)],
+        sync_to_thread=True,
+    )
     def remove(self, request: Req, slug: str, user_id: int) -> Response[Any]:
         svc = services_of(request)
         auth = _auth(request)
@@ -173,8 +234,14 @@ class WorkspaceController(Controller):
             if exc.status_code == 404:
                 raise
             return redirect(request, f"/w/{slug}/members", ("error", exc.message))
-        audit.record(svc.db, "member.removed", workspace_id=auth.workspace.id,
-                     actor_id=auth.user.id, detail=f"user {user_id}", ip=auth.ip)
+        audit.record(
+            svc.db,
+            "member.removed",
+            workspace_id=auth.workspace.id,
+            actor_id=auth.user.id,
+            detail=f"user {user_id}",
+            ip=auth.ip,
+        )
         if user_id == auth.user.id:
             return redirect(request, "/", ("success", "You left the workspace."))
         return redirect(request, f"/w/{slug}/members", ("success", "Member removed."))
@@ -208,10 +275,16 @@ class WorkspaceController(Controller):
         try:
             accounts.rename_workspace(svc.db, auth.workspace.id, text(data, "name"))
         except UserError as exc:
-            return self._settings_page(request, 400, values={"name": text(data, "name", 200)},
-                                       errors=form_errors(exc))
-        audit.record(svc.db, "workspace.renamed", workspace_id=auth.workspace.id,
-                     actor_id=auth.user.id, ip=auth.ip)
+            return self._settings_page(
+                request, 400, values={"name": text(data, "name", 200)}, errors=form_errors(exc)
+            )
+        audit.record(
+            svc.db,
+            "workspace.renamed",
+            workspace_id=auth.workspace.id,
+            actor_id=auth.user.id,
+            ip=auth.ip,
+        )
         return redirect(request, f"/w/{slug}/settings", ("success", "Settings saved."))
 
     @post("/api-keys", guards=[requires(Permission.MANAGE_SETTINGS)], sync_to_thread=True)
@@ -225,22 +298,40 @@ class WorkspaceController(Controller):
             )
         except UserError as exc:
             exc.field = "key_name"
-            return self._settings_page(request, 400, values={"key_name": text(data, "key_name",
-                                                                              200)},
-                                       errors=form_errors(exc))
-        audit.record(svc.db, "api_key.created", workspace_id=auth.workspace.id,
-                     actor_id=auth.user.id, detail=f"{key.name} ({key.prefix}…)", ip=auth.ip)
+            return self._settings_page(
+                request,
+                400,
+                values={"key_name": text(data, "key_name", 200)},
+                errors=form_errors(exc),
+            )
+        audit.record(
+            svc.db,
+            "api_key.created",
+            workspace_id=auth.workspace.id,
+            actor_id=auth.user.id,
+            detail=f"{key.name} ({key.prefix}…)",
+            ip=auth.ip,
+        )
         return self._settings_page(request, 201, values={}, new_key=secret, new_key_name=key.name)
 
-    @post("/api-keys/{key_id:int}/revoke", guards=[requires(Permission.MANAGE_SETTINGS)],
-          sync_to_thread=True)
+    @post(
+        "/api-keys/{key_id:int}/revoke",
+        guards=[requires(Permission.MANAGE_SETTINGS)],
+        sync_to_thread=True,
+    )
     def revoke_api_key(self, request: Req, slug: str, key_id: int) -> Response[Any]:
         svc = services_of(request)
         auth = _auth(request)
         assert auth.workspace is not None and auth.user is not None
         key = accounts.revoke_api_key(svc.db, auth.workspace.id, key_id)
-        audit.record(svc.db, "api_key.revoked", workspace_id=auth.workspace.id,
-                     actor_id=auth.user.id, detail=f"{key.name} ({key.prefix}…)", ip=auth.ip)
+        audit.record(
+            svc.db,
+            "api_key.revoked",
+            workspace_id=auth.workspace.id,
+            actor_id=auth.user.id,
+            detail=f"{key.name} ({key.prefix}…)",
+            ip=auth.ip,
+        )
         return redirect(request, f"/w/{slug}/settings", ("success", f"Key {key.name} revoked."))
 
     @post("/delete", guards=[requires(Permission.DELETE_WORKSPACE)], sync_to_thread=True)

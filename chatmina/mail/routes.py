@@ -26,7 +26,7 @@ def linkify(body: str) -> Markup:
     """Plain text with its URLs clickable; everything else escaped."""
     out, last = [], 0
     for match in _URL.finditer(body):
-        out.append(html.escape(body[last:match.start()]))
+        out.append(html.escape(body[last : match.start()]))
         url = html.escape(match.group(0))
         out.append(f'<a href="{url}" rel="noreferrer">{url}</a>')
         last = match.end()
@@ -48,9 +48,17 @@ class EmailController(Controller):
             "username": smtp.username if smtp else "",
             "from_address": smtp.from_address if smtp else "",
         }
-        return page(request, "mail/email.html", nav="email", status_code=status_code,
-                    smtp=smtp, values=values, password_mask=mask(smtp.password) if smtp else "",
-                    security_choices=SECURITY_CHOICES, **extra)
+        return page(
+            request,
+            "mail/email.html",
+            nav="email",
+            status_code=status_code,
+            smtp=smtp,
+            values=values,
+            password_mask=mask(smtp.password) if smtp else "",
+            security_choices=SECURITY_CHOICES,
+            **extra,
+        )
 
     @get("/email", sync_to_thread=True)
     def show(self, request: Req) -> Response[Any]:
@@ -66,14 +74,18 @@ class EmailController(Controller):
         clear = checked(data, "clear_password")
         try:
             svc.mailer.save_smtp_settings(
-                host=values["host"], port=values["port"], security=values["security"],
-                username=values["username"], from_address=values["from_address"],
+                host=values["host"],
+                port=values["port"],
+                security=values["security"],
+                username=values["username"],
+                from_address=values["from_address"],
                 password="" if clear else (password or None),
             )
         except UserError as exc:
             return self._email_page(request, 400, values=values, errors=form_errors(exc))
-        audit.record(svc.db, "smtp.updated", actor_id=auth.user.id if auth.user else None,
-                     ip=auth.ip)
+        audit.record(
+            svc.db, "smtp.updated", actor_id=auth.user.id if auth.user else None, ip=auth.ip
+        )
         return redirect(request, "/instance/email", ("success", "Email settings saved."))
 
     @post("/email/test", sync_to_thread=True)
@@ -92,12 +104,21 @@ class EmailController(Controller):
     @get("/outbox", sync_to_thread=True)
     def outbox(self, request: Req) -> Response[Any]:
         svc = services_of(request)
-        return page(request, "mail/outbox.html", nav="outbox",
-                    messages=svc.mailer.outbox_messages(),
-                    smtp_configured=svc.mailer.smtp_settings() is not None)
+        return page(
+            request,
+            "mail/outbox.html",
+            nav="outbox",
+            messages=svc.mailer.outbox_messages(),
+            smtp_configured=svc.mailer.smtp_settings() is not None,
+        )
 
     @get("/outbox/{message_id:str}", sync_to_thread=True)
     def outbox_message(self, request: Req, message_id: str) -> Response[Any]:
         message = services_of(request).mailer.outbox_message(message_id)
-        return page(request, "mail/outbox_message.html", nav="outbox", message=message,
-                    body=linkify(message.text))
+        return page(
+            request,
+            "mail/outbox_message.html",
+            nav="outbox",
+            message=message,
+            body=linkify(message.text),
+        )

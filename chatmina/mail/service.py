@@ -10,7 +10,6 @@ import email.policy
 import logging
 import secrets
 import smtplib
-import socket
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -23,7 +22,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 
 from chatmina import clock
-from chatmina.errors import UserError
+from chatmina.errors import NotFound, UserError
 from chatmina.mail.models import SmtpConfig
 from chatmina.paths import TEMPLATES_DIR
 from chatmina.storage import crypto
@@ -33,7 +32,7 @@ from chatmina.storage.keys import Keys
 log = logging.getLogger(__name__)
 
 SECURITY_CHOICES = ("starttls", "tls", "none")
-_PASSWORD_IDENTITY = "smtp:password"
+_PASSWORD_IDENTITY = "smtp:password"  # noqa: S105 - associated data, not a secret
 SMTP_TIMEOUT = 15
 
 
@@ -156,7 +155,7 @@ class Mailer:
         """Send one email; returns "smtp" or "outbox". Raises MailError when SMTP fails."""
         smtp = self.smtp_settings()
         message = EmailMessage()
-        message["From"] = (smtp.from_address if smtp and smtp.from_address else self.default_from)
+        message["From"] = smtp.from_address if smtp and smtp.from_address else self.default_from
         message["To"] = to
         message["Subject"] = subject
         message["Date"] = formatdate(clock.now().timestamp(), usegmt=True)
@@ -189,7 +188,7 @@ class Mailer:
     def outbox_message(self, message_id: str) -> OutboxMessage:
         path = self.outbox / (message_id + ".eml.enc")
         if "/" in message_id or not path.is_file():
-            raise UserError("No such message in the outbox.")
+            raise NotFound("No such message in the outbox.")
         return self._read_outbox(path)
 
     def _read_outbox(self, path: Path) -> OutboxMessage:
@@ -203,8 +202,8 @@ class Mailer:
             to=str(parsed["To"]),
             subject=str(parsed["Subject"]),
             sent_at=str(parsed["Date"]),
-            text=text_part.get_content() if text_part else "",  # type: ignore[attr-defined]
-            html=html_part.get_content() if html_part else "",  # type: ignore[attr-defined]
+            text=text_part.get_content() if text_part else "",
+            html=html_part.get_content() if html_part else "",
         )
 
 
@@ -226,14 +225,20 @@ def _deliver(smtp: SmtpSettings, message: EmailMessage) -> None:
         raise MailError("The SMTP server rejected the user name or password.") from None
     except smtplib.SMTPNotSupportedError as exc:
         raise MailError(f"The SMTP server does not support this: {exc}") from None
+    except ssl.SSLCertVerificationError as exc:
+        raise MailError(
+            "TLS with the SMTP server failed: its certificate could not be verified "
+            f"({exc.verify_message})."
+        ) from None
     except ssl.SSLError as exc:
         raise MailError(f"TLS with the SMTP server failed: {exc.reason or exc}") from None
-    except (TimeoutError, socket.timeout):
-        raise MailError(f"The SMTP server {smtp.host}:{smtp.port} did not answer in time.") from None
+    except TimeoutError:
+        raise MailError(
+            f"The SMTP server {smtp.host}:{smtp.port} did not answer in time."
+        ) from None
     except smtplib.SMTPException as exc:
         raise MailError(f"The SMTP server refused the message: {exc}") from None
     except OSError as exc:
         raise MailError(
             f"Could not connect to {smtp.host}:{smtp.port}: {exc.strerror or exc}"
         ) from None
-

@@ -32,10 +32,10 @@ def decrypt(key: bytes, stored: str, identity: str) -> str:
     version, _, body = stored.partition(":")
     if version != _VERSION:
         raise DecryptionError(f"unknown secret format {version!r}")
-    raw = base64.urlsafe_b64decode(body)
     try:
+        raw = base64.urlsafe_b64decode(body)
         return AESGCM(key).decrypt(raw[:12], raw[12:], identity.encode()).decode()
-    except InvalidTag:
+    except (InvalidTag, ValueError):  # ValueError: truncated or not base64 (binascii.Error)
         raise DecryptionError(f"secret for {identity} does not decrypt") from None
 
 

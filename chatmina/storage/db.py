@@ -52,12 +52,32 @@ def _key_pragma(keys: Keys) -> str:
     return f"PRAGMA key = \"x'{keys.database.hex()}'\""
 
 
+@contextmanager
+def _cipher_log_off() -> Iterator[None]:
+    """Silence SQLCipher's own stderr log, a process-wide setting, for the duration.
+
+    A wrong key makes SQLCipher print "hmac check failed for pgno=1" and more to stderr;
+    the caller reports that failure itself, in one line that names the key source.
+    """
+    control = sqlcipher.connect(":memory:")
+    try:
+        level = control.execute("PRAGMA cipher_log_level").fetchone()[0]
+        control.execute("PRAGMA cipher_log_level = NONE")
+        try:
+            yield
+        finally:
+            control.execute(f"PRAGMA cipher_log_level = {level}")
+    finally:
+        control.close()
+
+
 def connect_raw(path: Path, keys: Keys) -> sqlcipher.Connection:
     """Open and verify one connection; raises KeyError_ when the key does not fit."""
     conn = sqlcipher.connect(str(path), isolation_level=None, check_same_thread=False)
     try:
-        conn.execute(_key_pragma(keys))
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        with _cipher_log_off():
+            conn.execute(_key_pragma(keys))
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlcipher.DatabaseError:
         conn.close()
         raise KeyError_(f"the master key from {keys.source} does not open {path}") from None
@@ -122,10 +142,12 @@ def _make_engine(path: Path, keys: Keys) -> Engine:
         connect_args={"check_same_thread": False},
     )
 
-    @event.listens_for(engine, "connect")
+    # insert=True: run before SQLAlchemy's own first-connect setup, which issues
+    # "PRAGMA read_uncommitted"; PRAGMA key must be the first statement on a connection.
+    @event.listens_for(engine, "connect", insert=True)
     def _on_connect(dbapi_conn: DBAPIConnection, _record: Any) -> None:
         # SQLAlchemy's own pysqlite transaction handling is replaced by explicit BEGINs below.
-        dbapi_conn.isolation_level = None  # type: ignore[attr-defined]
+        dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         cursor.execute(_key_pragma(keys))
         for pragma in (
@@ -137,9 +159,9 @@ def _make_engine(path: Path, keys: Keys) -> Engine:
         ):
             cursor.execute("PRAGMA " + pragma)
         cursor.close()
-        dbapi_conn.enable_load_extension(True)  # type: ignore[attr-defined]
+        dbapi_conn.enable_load_extension(True)
         sqlite_vec.load(dbapi_conn)
-        dbapi_conn.enable_load_extension(False)  # type: ignore[attr-defined]
+        dbapi_conn.enable_load_extension(False)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:

@@ -94,13 +94,19 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         headers.update(exc.headers or {})
     else:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        status, detail, type_, title = 500, "An unexpected error happened; it was logged.", None, None
+        status, detail, type_, title = (
+            500,
+            "An unexpected error happened; it was logged.",
+            None,
+            None,
+        )
 
     if is_api(request.url.path):
         errors = _validation_errors(exc) if isinstance(exc, ValidationException) else None
         if errors:
-            detail = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"]
-                               for e in errors)
+            detail = "; ".join(
+                f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors
+            )
         elif isinstance(exc, UserError) and exc.field:
             errors = [{"field": exc.field, "message": exc.message}]
         return problem(status, detail, type_=type_, title=title, errors=errors, headers=headers)

@@ -71,7 +71,7 @@ class AuthMiddleware(ASGIMiddleware):
         services: Services = scope["litestar_app"].state.services
         auth = Auth(ip=client_ip(scope, services.trusted_proxies))
         await anyio.to_thread.run_sync(_resolve, services, scope, auth)
-        scope.setdefault("state", {})["auth"] = auth  # type: ignore[typeddict-item]
+        scope.setdefault("state", {})["auth"] = auth
         await next_app(scope, receive, send)
 
 
@@ -97,7 +97,7 @@ class SecurityHeadersMiddleware(ASGIMiddleware):
                 if self.hsts:
                     extra.append((b"strict-transport-security", b"max-age=31536000"))
                 headers.extend(h for h in extra if h[0] not in present)
-                message["headers"] = headers  # type: ignore[typeddict-unknown-key]
+                message["headers"] = headers
             await send(message)
 
         await next_app(scope, receive, send_with_headers)

@@ -33,16 +33,18 @@ def _operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
             if method not in ("get", "post", "put", "patch", "delete"):
                 continue
             body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
-            found.append({
-                "id": op.get("operationId", f"{method}-{path}"),
-                "method": method.upper(),
-                "path": path,
-                "summary": op.get("summary", ""),
-                "description": op.get("description", ""),
-                "parameters": op.get("parameters", []),
-                "body": body.get("schema"),
-                "responses": op.get("responses", {}),
-            })
+            found.append(
+                {
+                    "id": op.get("operationId", f"{method}-{path}"),
+                    "method": method.upper(),
+                    "path": path,
+                    "summary": op.get("summary", ""),
+                    "description": op.get("description", ""),
+                    "parameters": op.get("parameters", []),
+                    "body": body.get("schema"),
+                    "responses": op.get("responses", {}),
+                }
+            )
     return found
 
 
@@ -56,8 +58,10 @@ def api_docs(request: Req) -> Response[Any]:
         operations=_operations(schema),
         components=schema.get("components", {}).get("schemas", {}),
         problem_types=[
-            ("invalid-input", "A field is missing, has the wrong type or is too long; "
-             "`errors` lists each field."),
+            (
+                "invalid-input",
+                "A field is missing, has the wrong type or is too long; `errors` lists each field.",
+            ),
             ("unauthorized", "No API key, or one that is revoked or unknown."),
             ("forbidden", "The key's role cannot do this."),
             ("not-found", "No such object in this workspace."),

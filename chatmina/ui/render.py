@@ -55,7 +55,7 @@ def page(
     flashes = _read_flashes(request)
     role = auth.role
     perms = {p.name for p in ROLE_PERMISSIONS[Role(role)]} if role else set()
-    base = {
+    base: dict[str, Any] = {
         "user": auth.user,
         "workspace": auth.workspace,
         "role": role,

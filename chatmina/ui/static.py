@@ -48,9 +48,9 @@ def serve_static(path: str, v: str | None = None) -> Response[bytes]:
     found = _FILES.get(path.lstrip("/"))
     if found is None:
         raise NotFoundException("No such file.")
-    cache = (
-        "public, max-age=31536000, immutable" if v == found.digest else "public, max-age=300"
-    )
+    cache = "public, max-age=31536000, immutable" if v == found.digest else "public, max-age=300"
     return Response(
-        found.body, media_type=found.media_type, headers={"cache-control": cache, "etag": found.digest}
+        found.body,
+        media_type=found.media_type,
+        headers={"cache-control": cache, "etag": found.digest},
     )
