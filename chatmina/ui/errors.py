@@ -8,6 +8,7 @@ Only bugs reach the 500 branch, and those are logged with their traceback.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -72,13 +73,24 @@ def problem(
     )
 
 
+# msgspec reports a missing or unknown field against the object that should (not) hold it,
+# and Litestar names the whole body "data": take the field's own name from the message, so
+# `errors` names the field a client must fix, not a server-side parameter.
+_NAMED_FIELD = re.compile(r"(?:missing required|unknown) field `([^`]+)`")
+
+
 def _validation_errors(exc: ValidationException) -> list[dict[str, str]]:
     found = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
-            found.append(
-                {"field": str(item.get("key") or ""), "message": str(item.get("message", ""))}
-            )
+            field = str(item.get("key") or "")
+            message = str(item.get("message", ""))
+            if item.get("source") == "body" or field == "data":
+                field = "" if field == "data" else field
+                named = _NAMED_FIELD.search(message)
+                if named:
+                    field = f"{field}.{named.group(1)}" if field else named.group(1)
+            found.append({"field": field, "message": message})
     return found
 
 

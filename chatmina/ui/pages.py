@@ -60,13 +60,17 @@ def api_docs(request: Req) -> Response[Any]:
         problem_types=[
             (
                 "invalid-input",
-                "A field is missing, has the wrong type or is too long; `errors` lists each field.",
+                "A field is missing, has the wrong type or is too long; "
+                "the errors list names each field.",
             ),
             ("unauthorized", "No API key, or one that is revoked or unknown."),
             ("forbidden", "The key's role cannot do this."),
             ("not-found", "No such object in this workspace."),
             ("conflict", "The change clashes with existing data."),
-            ("rate-limited", "Too many requests; wait for `Retry-After` seconds."),
+            (
+                "rate-limited",
+                "Too many requests; wait as many seconds as the Retry-After header says.",
+            ),
             ("internal-error", "A bug; it was logged."),
         ],
     )

@@ -53,14 +53,21 @@ def page(
     auth = get_auth(request.scope)
     services = services_of(request)
     flashes = _read_flashes(request)
-    role = auth.role
+    workspaces = accounts.workspaces_of(services.db, auth.user.id) if auth.user else []
+    workspace, role = auth.workspace, auth.role
+    if workspace is None and auth.user is not None and workspaces:
+        # Pages outside /w/<slug>/ (account, API docs, email) keep the last workspace's
+        # navigation, so the sidebar does not empty out.
+        workspace, role = next(
+            ((w, r) for w, r in workspaces if w.id == auth.user.last_workspace_id), workspaces[0]
+        )
     perms = {p.name for p in ROLE_PERMISSIONS[Role(role)]} if role else set()
     base: dict[str, Any] = {
         "user": auth.user,
-        "workspace": auth.workspace,
+        "workspace": workspace,
         "role": role,
         "perms": perms,
-        "workspaces": accounts.workspaces_of(services.db, auth.user.id) if auth.user else [],
+        "workspaces": workspaces,
         "nav": nav,
         "status_code": status_code,
         "flashes": flashes,
