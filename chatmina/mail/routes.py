@@ -12,7 +12,6 @@ from markupsafe import Markup
 from chatmina.errors import UserError
 from chatmina.mail.service import SECURITY_CHOICES, MailError
 from chatmina.privacy import service as audit
-from chatmina.storage.crypto import mask
 from chatmina.ui.context import get_auth
 from chatmina.ui.forms import Form, checked, text
 from chatmina.ui.guards import instance_admin
@@ -55,7 +54,7 @@ class EmailController(Controller):
             status_code=status_code,
             smtp=smtp,
             values=values,
-            password_mask=mask(smtp.password) if smtp else "",
+            password_stored=bool(smtp and smtp.password),
             security_choices=SECURITY_CHOICES,
             **extra,
         )

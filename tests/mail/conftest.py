@@ -1,0 +1,112 @@
+"""A real SMTP server (aiosmtpd) on 127.0.0.1 that records what it receives."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import socket
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+SMTP_USER = "mailer"
+SMTP_PASSWORD = "s3cret-smtp-pass"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Received:
+    message: EmailMessage
+    authenticated: bool
+
+
+@dataclass
+class SmtpServer:
+    port: int
+    received: list[Received] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = BytesParser(policy=policy.default).parsebytes(envelope.content)
+        self.received.append(Received(message, bool(session.authenticated)))
+        return "250 Message accepted"
+
+
+def check_login(
+    server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+) -> AuthResult:
+    valid = isinstance(auth_data, LoginPassword) and (
+        auth_data.login.decode(),
+        auth_data.password.decode(),
+    ) == (SMTP_USER, SMTP_PASSWORD)
+    return AuthResult(success=valid, handled=False)
+
+
+def start_smtp_server(tls_context: ssl.SSLContext | None = None) -> tuple[SmtpServer, Controller]:
+    server = SmtpServer(free_port())
+    # server_hostname skips aiosmtpd's getfqdn(), which can take seconds without DNS.
+    kwargs: dict[str, Any] = {"server_hostname": "smtp.test"}
+    if tls_context is None:
+        kwargs |= {"authenticator": check_login, "auth_require_tls": False}
+    else:
+        kwargs |= {"tls_context": tls_context, "require_starttls": False}
+    controller = Controller(server, hostname="127.0.0.1", port=server.port, **kwargs)
+    controller.start()
+    return server, controller
+
+
+def self_signed_tls(tmp_path: Path) -> ssl.SSLContext:
+    """A server certificate for 127.0.0.1 that no client trusts."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    return context
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    server, controller = start_smtp_server()
+    yield server
+    controller.stop()
