@@ -17,6 +17,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.template import TemplateConfig
+from litestar.types import Receive, Scope, Send
 
 from chatmina import __version__
 from chatmina.accounts import service as accounts
@@ -69,6 +70,35 @@ def build_services(settings: Settings) -> Services:
     return services
 
 
+def _headers_for_unrouted(security: SecurityHeadersMiddleware) -> Any:
+    """A before-send hook giving the security headers to responses no middleware saw.
+
+    Litestar runs middleware only around route handlers: an unknown path (404) or method
+    (405) is answered before any of it, so without this those pages had no CSP and could
+    be framed. The headers come from the middleware itself, so they cannot drift apart.
+    """
+
+    async def hook(message: Any, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
+            return
+        names = {name.lower() for name, _ in message.get("headers", [])}
+        if b"content-security-policy" in names:
+            return
+
+        async def respond(_scope: Scope, _receive: Receive, send: Send) -> None:
+            await send(message)
+
+        async def keep(sent: Any) -> None:
+            message["headers"] = sent["headers"]
+
+        async def no_body() -> Any:
+            return {"type": "http.disconnect"}
+
+        await security.handle(scope, no_body, keep, respond)
+
+    return hook
+
+
 def _template_engine(engine: JinjaTemplateEngine) -> None:
     engine.engine.globals["static_url"] = static.static_url
     engine.engine.globals["version"] = __version__
@@ -90,6 +120,7 @@ def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
                 scheduler.shutdown(wait=False)
             services.db.checkpoint()
 
+    security_headers = SecurityHeadersMiddleware(hsts=services.settings.secure_cookies)
     return Litestar(
         route_handlers=[
             pages.healthz,
@@ -102,9 +133,10 @@ def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
             AccountsApi,
         ],
         middleware=[
-            SecurityHeadersMiddleware(hsts=services.settings.secure_cookies),
+            security_headers,
             AuthMiddleware(),
         ],
+        before_send=[_headers_for_unrouted(security_headers)],
         csrf_config=CSRFConfig(
             secret=services.keys.signing.hex(),
             cookie_name="chatmina_csrf",

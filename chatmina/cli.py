@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -136,7 +137,17 @@ def serve(ctx: click.Context, host: str | None, port: int | None, data_dir: Path
         timeout_graceful_shutdown=10,
         lifespan="on",
     )
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+
+    def _stop(_signum: int, _frame: Any) -> None:
+        server.should_exit = True
+
+    # uvicorn handles SIGTERM/SIGINT itself, then re-raises the signal under the handler it
+    # found on entry. Under the default handler that kills the process (exit -15) before the
+    # database is closed; under this one, run() returns and a stop is a clean exit 0.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stop)
+    server.run()
     services.db.close()
 
 
@@ -168,9 +179,17 @@ def create_admin(
 ) -> None:
     """Create a user who owns a new workspace; prints the workspace slug."""
     from chatmina.accounts import service as accounts
+    from chatmina.accounts.passwords import check_new_password
 
-    services = _services(_settings(ctx))
+    # Check the input before opening the data directory, which on a new box would create
+    # the database and master.key for a command that then fails.
+    settings = _settings(ctx)
+    accounts.clean_email(email)
+    accounts.clean_name(name)
+    accounts.clean_name(workspace, "workspace", "a workspace name")
     password = _read_password(password_file)
+    check_new_password(password)
+    services = _services(settings)
     _user, ws = accounts.create_owner(
         services.db,
         services.passwords,

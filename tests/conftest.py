@@ -131,17 +131,27 @@ class Personas:
 def personas(services: Services) -> Personas:
     db, pw, keys = services.db, services.passwords, services.keys
     alice, ws_a = accounts.create_owner(
-        db, pw, email="alice@example.com", name="Alice", password=PASSWORD,
+        db,
+        pw,
+        email="alice@example.com",
+        name="Alice",
+        password=PASSWORD,
         workspace_name="Acme Support",
     )
     charlie, ws_b = accounts.create_owner(
-        db, pw, email="charlie@example.com", name="Charlie", password=PASSWORD,
-        workspace_name="Bravo Help", instance_admin=False,
+        db,
+        pw,
+        email="charlie@example.com",
+        name="Charlie",
+        password=PASSWORD,
+        workspace_name="Bravo Help",
+        instance_admin=False,
     )
     _, token = accounts.invite(db, keys, ws_a.id, alice.id, "owner", "bob@example.com", "agent")
     bob, _ = accounts.accept_invitation(db, keys, pw, token, name="Bob", password=PASSWORD)
     _, a_key = accounts.create_api_key(db, keys, ws_a.id, "A key", alice.id)
     _, b_key = accounts.create_api_key(db, keys, ws_b.id, "B key", charlie.id)
     services.setup_token = None
-    return Personas(alice.id, bob.id, charlie.id, ws_a.id, ws_a.slug, ws_b.id, ws_b.slug,
-                    a_key, b_key)
+    return Personas(
+        alice.id, bob.id, charlie.id, ws_a.id, ws_a.slug, ws_b.id, ws_b.slug, a_key, b_key
+    )

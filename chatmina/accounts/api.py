@@ -14,7 +14,13 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from chatmina.accounts import service as accounts
 from chatmina.accounts.models import Invitation, Workspace
 from chatmina.accounts.roles import Role
-from chatmina.accounts.schemas import InvitationIn, InvitationOut, MemberOut, WorkspaceOut
+from chatmina.accounts.schemas import (
+    InvitationIn,
+    InvitationOut,
+    MemberOut,
+    RowId,
+    WorkspaceOut,
+)
 from chatmina.mail.service import MailError
 from chatmina.privacy import service as audit
 from chatmina.ui.context import get_auth
@@ -97,6 +103,6 @@ class AccountsApi(Controller):
         status_code=HTTP_204_NO_CONTENT,
         summary="Withdraw a pending invitation",
     )
-    def revoke(self, request: Req, invitation_id: int) -> None:
+    def revoke(self, request: Req, invitation_id: RowId) -> None:
         svc = services_of(request)
         accounts.revoke_invitation(svc.db, _workspace(request).id, invitation_id)

@@ -16,7 +16,7 @@ from chatmina.errors import UserError
 from chatmina.mail.service import MailError
 from chatmina.privacy import service as audit
 from chatmina.ui.context import get_auth
-from chatmina.ui.forms import Form, text
+from chatmina.ui.forms import Form, echo, text
 from chatmina.ui.guards import instance_admin, login_required
 from chatmina.ui.middleware import SESSION_COOKIE
 from chatmina.ui.render import form_errors, page, redirect, safe_next, services_of
@@ -214,7 +214,7 @@ class SignInController(Controller):
                 request,
                 "accounts/forgot.html",
                 status_code=400,
-                values={"email": text(data, "email", 300)},
+                values={"email": echo(data, "email", 300)},
                 errors=form_errors(exc),
             )
         found = accounts.request_password_reset(svc.db, svc.keys, email)
@@ -384,7 +384,7 @@ class SignInController(Controller):
                 request,
                 "accounts/new_workspace.html",
                 status_code=400,
-                values={"name": text(data, "name", 200)},
+                values={"name": echo(data, "name")},
                 errors=form_errors(exc),
             )
         audit.record(

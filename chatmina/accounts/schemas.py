@@ -6,8 +6,13 @@ import datetime as dt
 from typing import Annotated, Literal
 
 import msgspec
+from litestar.params import Parameter
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
+
+# An object id in a URL. SQLite integers are 64-bit: a longer number would overflow in the
+# driver and answer 500, so it is refused up front as invalid input.
+RowId = Annotated[int, Parameter(ge=1, le=2**63 - 1)]
 
 
 class WorkspaceOut(msgspec.Struct):

@@ -254,7 +254,7 @@ def find_session(
         ).first()
     if row is None:
         return None
-    session, user = row.tuple()
+    session, user = row
     if session.expires_at <= now or session.last_seen_at + policy.idle <= now:
         end_session(db, session.id)
         return None
@@ -514,7 +514,7 @@ def find_invitation(db: Database, keys: Keys, token: str) -> PendingInvitation:
         ).first()
         if row is None or row[0].revoked_at is not None:
             raise tokens.InvalidToken("This invitation was withdrawn.")
-        invitation, workspace = row.tuple()
+        invitation, workspace = row
         inviter = s.get(User, invitation.invited_by_id) if invitation.invited_by_id else None
         exists = s.scalar(select(User.id).where(User.email == invitation.email)) is not None
     return PendingInvitation(invitation, workspace, inviter.name if inviter else "", exists)
@@ -690,7 +690,7 @@ def workspace_for_api_key(db: Database, keys: Keys, secret: str) -> Workspace | 
         ).first()
     if row is None:
         return None
-    key, workspace = row.tuple()
+    key, workspace = row
     if key.last_used_at is None or now - key.last_used_at > dt.timedelta(minutes=1):
         with db.write() as s:
             s.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))

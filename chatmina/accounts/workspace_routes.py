@@ -13,11 +13,12 @@ from litestar import Controller, Request, Response, get, post
 
 from chatmina.accounts import service as accounts
 from chatmina.accounts.roles import Permission, Role, can
-from chatmina.errors import UserError
+from chatmina.accounts.schemas import RowId
+from chatmina.errors import Conflict, UserError
 from chatmina.mail.service import MailError
 from chatmina.privacy import service as audit
 from chatmina.ui.context import Auth, get_auth
-from chatmina.ui.forms import Form, text
+from chatmina.ui.forms import Form, echo, text
 from chatmina.ui.guards import requires
 from chatmina.ui.render import form_errors, page, redirect, services_of
 
@@ -179,7 +180,7 @@ class WorkspaceController(Controller):
         guards=[requires(Permission.MANAGE_MEMBERS)],
         sync_to_thread=True,
     )
-    def revoke_invitation(self, request: Req, slug: str, invitation_id: int) -> Response[Any]:
+    def revoke_invitation(self, request: Req, slug: str, invitation_id: RowId) -> Response[Any]:
         svc = services_of(request)
         auth = _auth(request)
         assert auth.workspace is not None
@@ -198,16 +199,17 @@ class WorkspaceController(Controller):
         guards=[requires(Permission.MANAGE_MEMBERS)],
         sync_to_thread=True,
     )
-    def change_role(self, request: Req, slug: str, user_id: int, data: Form) -> Response[Any]:
+    def change_role(self, request: Req, slug: str, user_id: RowId, data: Form) -> Response[Any]:
         svc = services_of(request)
         auth = _auth(request)
         assert auth.workspace is not None and auth.role is not None and auth.user is not None
         role = text(data, "role", 20)
         try:
             accounts.change_role(svc.db, auth.workspace.id, auth.role, user_id, role)
-        except UserError as exc:
-            if exc.status_code == 404:
-                raise
+        except Conflict as exc:
+            # The last owner: a state of the data the members page explains. An unknown
+            # role (400), a forbidden change (403) or a stranger's id (404) go to the error
+            # page with their own status, so nothing reports them as a success-like redirect.
             return redirect(request, f"/w/{slug}/members", ("error", exc.message))
         audit.record(
             svc.db,
@@ -224,15 +226,13 @@ class WorkspaceController(Controller):
         guards=[requires(Permission.MANAGE_MEMBERS)],
         sync_to_thread=True,
     )
-    def remove(self, request: Req, slug: str, user_id: int) -> Response[Any]:
+    def remove(self, request: Req, slug: str, user_id: RowId) -> Response[Any]:
         svc = services_of(request)
         auth = _auth(request)
         assert auth.workspace is not None and auth.role is not None and auth.user is not None
         try:
             accounts.remove_member(svc.db, auth.workspace.id, auth.role, user_id)
-        except UserError as exc:
-            if exc.status_code == 404:
-                raise
+        except Conflict as exc:  # the last owner; 403 and 404 go to the error page
             return redirect(request, f"/w/{slug}/members", ("error", exc.message))
         audit.record(
             svc.db,
@@ -276,7 +276,7 @@ class WorkspaceController(Controller):
             accounts.rename_workspace(svc.db, auth.workspace.id, text(data, "name"))
         except UserError as exc:
             return self._settings_page(
-                request, 400, values={"name": text(data, "name", 200)}, errors=form_errors(exc)
+                request, 400, values={"name": echo(data, "name")}, errors=form_errors(exc)
             )
         audit.record(
             svc.db,
@@ -301,7 +301,7 @@ class WorkspaceController(Controller):
             return self._settings_page(
                 request,
                 400,
-                values={"key_name": text(data, "key_name", 200)},
+                values={"key_name": echo(data, "key_name")},
                 errors=form_errors(exc),
             )
         audit.record(
@@ -319,7 +319,7 @@ class WorkspaceController(Controller):
         guards=[requires(Permission.MANAGE_SETTINGS)],
         sync_to_thread=True,
     )
-    def revoke_api_key(self, request: Req, slug: str, key_id: int) -> Response[Any]:
+    def revoke_api_key(self, request: Req, slug: str, key_id: RowId) -> Response[Any]:
         svc = services_of(request)
         auth = _auth(request)
         assert auth.workspace is not None and auth.user is not None

@@ -71,16 +71,33 @@ def _cipher_log_off() -> Iterator[None]:
         control.close()
 
 
+def check_key(path: Path, keys: Keys) -> None:
+    """Raise KeyError_ unless the key opens the database at ``path``, changing no file.
+
+    An ordinary connection that fails is still the last one to close, so SQLite would
+    checkpoint a crashed server's WAL into the database and delete -wal and -shm. With
+    ``immutable=1`` SQLite reads page 1 of the main file and touches nothing else.
+    """
+    uri = path.resolve().as_uri() + "?immutable=1"
+    for attempt in (1, 2):  # a second look, in case a checkpoint was rewriting page 1
+        conn = sqlcipher.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        try:
+            with _cipher_log_off():
+                conn.execute(_key_pragma(keys))
+                conn.execute("PRAGMA schema_version").fetchone()
+            return
+        except sqlcipher.DatabaseError:
+            if attempt == 2:
+                raise KeyError_(f"the master key from {keys.source} does not open {path}") from None
+        finally:
+            conn.close()
+
+
 def connect_raw(path: Path, keys: Keys) -> sqlcipher.Connection:
     """Open and verify one connection; raises KeyError_ when the key does not fit."""
+    check_key(path, keys)
     conn = sqlcipher.connect(str(path), isolation_level=None, check_same_thread=False)
-    try:
-        with _cipher_log_off():
-            conn.execute(_key_pragma(keys))
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlcipher.DatabaseError:
-        conn.close()
-        raise KeyError_(f"the master key from {keys.source} does not open {path}") from None
+    conn.execute(_key_pragma(keys))
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
@@ -110,7 +127,7 @@ class Database:
         path = data_dir / DB_FILE_NAME
         if path.exists():
             # Verify before the pool exists, so a wrong key never reaches a PRAGMA that writes.
-            connect_raw(path, keys).close()
+            check_key(path, keys)
         return cls(path, keys)
 
     @contextmanager

@@ -24,5 +24,12 @@ def text(data: dict[str, Any], name: str, max_length: int = MAX_FIELD) -> str:
     return value
 
 
+def echo(data: dict[str, Any], name: str, max_length: int = 200) -> str:
+    """The field's value to show again in a form after an error. Never raises: calling
+    ``text`` here would replace the real error with a second one about the echo's limit."""
+    value = data.get(name, "")
+    return value[:max_length] if isinstance(value, str) else ""
+
+
 def checked(data: dict[str, Any], name: str) -> bool:
     return data.get(name) in ("on", "1", "true")
