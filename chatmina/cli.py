@@ -87,6 +87,8 @@ def _read_password(password_file: Path | None, confirm: bool = True) -> str:
 @click.pass_context
 def main(ctx: click.Context, data_dir: Path | None) -> None:
     """Chatmina: self-hosted AI customer-support chat. Without a command, runs the server."""
+    # Everything the appliance writes (database, WAL, outbox, key) is for its own user only.
+    os.umask(0o077)
     ctx.obj = {"data_dir": str(data_dir) if data_dir else None}
     if ctx.invoked_subcommand is None:
         ctx.invoke(serve)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, delete, get, post
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from chatmina.accounts import service as accounts
@@ -67,7 +68,7 @@ class AccountsApi(Controller):
         status_code=HTTP_201_CREATED,
         summary="Invite someone by email",
     )
-    def invite(self, request: Req, data: InvitationIn) -> InvitationOut:
+    def invite(self, request: Req, data: JSONBody[InvitationIn]) -> InvitationOut:
         svc = services_of(request)
         workspace = _workspace(request)
         row, token = accounts.invite(

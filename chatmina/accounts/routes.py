@@ -9,6 +9,7 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.params import FromQuery
 
 from chatmina.accounts import service as accounts
 from chatmina.accounts.tokens import InvalidToken
@@ -99,7 +100,7 @@ class SignInController(Controller):
             )
 
     @get("/setup", sync_to_thread=True)
-    def setup_form(self, request: Req, token: str = "") -> Response[Any]:
+    def setup_form(self, request: Req, token: FromQuery[str] = "") -> Response[Any]:
         self._check_setup_token(request, token)
         return page(request, "accounts/setup.html", token=token, values={})
 
@@ -139,13 +140,13 @@ class SignInController(Controller):
             actor_id=user.id,
             ip=get_auth(request.scope).ip,
         )
-        log.info("first-run setup completed by %s", user.email)
+        log.info("first-run setup completed by user %d", user.id)
         return _login(request, user.id, f"/w/{workspace.slug}/")
 
     # -- login and logout ----------------------------------------------------------------
 
     @get("/login", sync_to_thread=True)
-    def login_form(self, request: Req, next: str = "") -> Response[Any]:
+    def login_form(self, request: Req, next: FromQuery[str] = "") -> Response[Any]:
         if get_auth(request.scope).user is not None:
             return redirect(request, safe_next(next))
         return page(request, "accounts/login.html", next=safe_next(next, ""), values={})
@@ -227,7 +228,7 @@ class SignInController(Controller):
                 )
             except MailError as exc:
                 # The page must not reveal whether the account exists, so this goes to the log.
-                log.error("password reset email to %s failed: %s", user.email, exc.message)
+                log.error("password reset email to user %d failed: %s", user.id, exc.message)
         return redirect(
             request,
             "/login",
@@ -240,7 +241,7 @@ class SignInController(Controller):
         )
 
     @get("/reset-password", sync_to_thread=True)
-    def reset_form(self, request: Req, token: str = "") -> Response[Any]:
+    def reset_form(self, request: Req, token: FromQuery[str] = "") -> Response[Any]:
         svc = services_of(request)
         try:
             user = accounts.check_reset_token(svc.db, svc.keys, token)
@@ -291,7 +292,7 @@ class SignInController(Controller):
     # -- invitations ---------------------------------------------------------------------
 
     @get("/invite", sync_to_thread=True)
-    def invitation(self, request: Req, token: str = "") -> Response[Any]:
+    def invitation(self, request: Req, token: FromQuery[str] = "") -> Response[Any]:
         svc = services_of(request)
         try:
             pending = accounts.find_invitation(svc.db, svc.keys, token)

@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.params import FromPath
 
 from chatmina.accounts import service as accounts
 from chatmina.accounts.roles import Permission, Role, can
@@ -24,6 +25,7 @@ from chatmina.ui.render import form_errors, page, redirect, services_of
 
 log = logging.getLogger(__name__)
 Req = Request[Any, Any, Any]
+Slug = FromPath[str]
 
 
 def _auth(request: Req) -> Auth:
@@ -41,7 +43,7 @@ class WorkspaceController(Controller):
     include_in_schema = False
 
     @get("/", guards=[requires(Permission.VIEW_WORKSPACE)], sync_to_thread=True)
-    def dashboard(self, request: Req, slug: str) -> Response[Any]:
+    def dashboard(self, request: Req, slug: Slug) -> Response[Any]:
         svc = services_of(request)
         auth = _auth(request)
         assert auth.workspace is not None and auth.user is not None
@@ -60,7 +62,7 @@ class WorkspaceController(Controller):
         )
 
     @get("/knowledge", guards=[requires(Permission.VIEW_WORKSPACE)], sync_to_thread=True)
-    def knowledge(self, request: Req, slug: str) -> Response[Any]:
+    def knowledge(self, request: Req, slug: Slug) -> Response[Any]:
         return page(
             request,
             "workspace/coming.html",
@@ -71,7 +73,7 @@ class WorkspaceController(Controller):
         )
 
     @get("/conversations", guards=[requires(Permission.VIEW_WORKSPACE)], sync_to_thread=True)
-    def conversations(self, request: Req, slug: str) -> Response[Any]:
+    def conversations(self, request: Req, slug: Slug) -> Response[Any]:
         return page(
             request,
             "workspace/coming.html",
@@ -82,7 +84,7 @@ class WorkspaceController(Controller):
         )
 
     @get("/functions", guards=[requires(Permission.VIEW_WORKSPACE)], sync_to_thread=True)
-    def functions(self, request: Req, slug: str) -> Response[Any]:
+    def functions(self, request: Req, slug: Slug) -> Response[Any]:
         return page(
             request,
             "workspace/coming.html",
@@ -114,11 +116,11 @@ class WorkspaceController(Controller):
         )
 
     @get("/members", guards=[requires(Permission.VIEW_WORKSPACE)], sync_to_thread=True)
-    def members(self, request: Req, slug: str) -> Response[Any]:
+    def members(self, request: Req, slug: Slug) -> Response[Any]:
         return self._members_page(request, values={"role": "agent"})
 
     @post("/members/invite", guards=[requires(Permission.MANAGE_MEMBERS)], sync_to_thread=True)
-    def invite(self, request: Req, slug: str, data: Form) -> Response[Any]:
+    def invite(self, request: Req, slug: Slug, data: Form) -> Response[Any]:
         svc = services_of(request)
         auth = _auth(request)
         assert auth.workspace is not None and auth.user is not None and auth.role is not None
@@ -180,7 +182,7 @@ class WorkspaceController(Controller):
         guards=[requires(Permission.MANAGE_MEMBERS)],
         sync_to_thread=True,
     )
-    def revoke_invitation(self, request: Req, slug: str, invitation_id: RowId) -> Response[Any]:
+    def revoke_invitation(self, request: Req, slug: Slug, invitation_id: RowId) -> Response[Any]:
         svc = services_of(request)
         auth = _auth(request)
         assert auth.workspace is not None
@@ -199,7 +201,7 @@ class WorkspaceController(Controller):
         guards=[requires(Permission.MANAGE_MEMBERS)],
         sync_to_thread=True,
     )
-    def change_role(self, request: Req, slug: str, user_id: RowId, data: Form) -> Response[Any]:
+    def change_role(self, request: Req, slug: Slug, user_id: RowId, data: Form) -> Response[Any]:
         svc = services_of(request)
         auth = _auth(request)
         assert auth.workspace is not None and auth.role is not None and auth.user is not None
@@ -226,7 +228,7 @@ class WorkspaceController(Controller):
         guards=[requires(Permission.MANAGE_MEMBERS)],
         sync_to_thread=True,
     )
-    def remove(self, request: Req, slug: str, user_id: RowId) -> Response[Any]:
+    def remove(self, request: Req, slug: Slug, user_id: RowId) -> Response[Any]:
         svc = services_of(request)
         auth = _auth(request)
         assert auth.workspace is not None and auth.role is not None and auth.user is not None
@@ -264,11 +266,11 @@ class WorkspaceController(Controller):
         )
 
     @get("/settings", guards=[requires(Permission.MANAGE_SETTINGS)], sync_to_thread=True)
-    def settings(self, request: Req, slug: str) -> Response[Any]:
+    def settings(self, request: Req, slug: Slug) -> Response[Any]:
         return self._settings_page(request, values={})
 
     @post("/settings", guards=[requires(Permission.MANAGE_SETTINGS)], sync_to_thread=True)
-    def save_settings(self, request: Req, slug: str, data: Form) -> Response[Any]:
+    def save_settings(self, request: Req, slug: Slug, data: Form) -> Response[Any]:
         svc = services_of(request)
         auth = _auth(request)
         assert auth.workspace is not None and auth.user is not None
@@ -288,7 +290,7 @@ class WorkspaceController(Controller):
         return redirect(request, f"/w/{slug}/settings", ("success", "Settings saved."))
 
     @post("/api-keys", guards=[requires(Permission.MANAGE_SETTINGS)], sync_to_thread=True)
-    def create_api_key(self, request: Req, slug: str, data: Form) -> Response[Any]:
+    def create_api_key(self, request: Req, slug: Slug, data: Form) -> Response[Any]:
         svc = services_of(request)
         auth = _auth(request)
         assert auth.workspace is not None and auth.user is not None
@@ -319,7 +321,7 @@ class WorkspaceController(Controller):
         guards=[requires(Permission.MANAGE_SETTINGS)],
         sync_to_thread=True,
     )
-    def revoke_api_key(self, request: Req, slug: str, key_id: RowId) -> Response[Any]:
+    def revoke_api_key(self, request: Req, slug: Slug, key_id: RowId) -> Response[Any]:
         svc = services_of(request)
         auth = _auth(request)
         assert auth.workspace is not None and auth.user is not None
@@ -335,7 +337,7 @@ class WorkspaceController(Controller):
         return redirect(request, f"/w/{slug}/settings", ("success", f"Key {key.name} revoked."))
 
     @post("/delete", guards=[requires(Permission.DELETE_WORKSPACE)], sync_to_thread=True)
-    def delete(self, request: Req, slug: str, data: Form) -> Response[Any]:
+    def delete(self, request: Req, slug: Slug, data: Form) -> Response[Any]:
         svc = services_of(request)
         auth = _auth(request)
         assert auth.workspace is not None and auth.user is not None

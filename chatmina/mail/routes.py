@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.params import FromPath
 from markupsafe import Markup
 
 from chatmina.errors import UserError
@@ -112,7 +113,7 @@ class EmailController(Controller):
         )
 
     @get("/outbox/{message_id:str}", sync_to_thread=True)
-    def outbox_message(self, request: Req, message_id: str) -> Response[Any]:
+    def outbox_message(self, request: Req, message_id: FromPath[str]) -> Response[Any]:
         message = services_of(request).mailer.outbox_message(message_id)
         return page(
             request,

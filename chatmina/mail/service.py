@@ -175,7 +175,7 @@ class Mailer:
         tmp = self.outbox / (name + ".tmp")
         tmp.write_text(sealed)
         tmp.rename(self.outbox / (name + ".eml.enc"))
-        log.info("email to %s written to the outbox (no SMTP server configured)", message["To"])
+        log.info("email %s written to the outbox (no SMTP server configured)", name)
 
     # -- outbox --------------------------------------------------------------------------
 

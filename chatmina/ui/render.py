@@ -33,7 +33,7 @@ def _read_flashes(request: Request[Any, Any, Any]) -> list[tuple[str, str]]:
     raw = request.cookies.get(FLASH_COOKIE, "")
     payload, _, signature = raw.partition(".")
     key = services_of(request).keys.signing
-    if not payload or not hmac.compare_digest(signature, _sign(key, payload)):
+    if not payload or not hmac.compare_digest(signature.encode(), _sign(key, payload).encode()):
         return []
     try:
         items = json.loads(base64.urlsafe_b64decode(payload.encode()))

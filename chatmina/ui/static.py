@@ -9,6 +9,7 @@ from pathlib import Path
 
 from litestar import Response, get
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
 
 from chatmina.paths import STATIC_DIR
 
@@ -44,7 +45,7 @@ def static_url(path: str) -> str:
 
 
 @get("/static/{path:path}", include_in_schema=False, sync_to_thread=False)
-def serve_static(path: str, v: str | None = None) -> Response[bytes]:
+def serve_static(path: FromPath[str], v: FromQuery[str | None] = None) -> Response[bytes]:
     found = _FILES.get(path.lstrip("/"))
     if found is None:
         raise NotFoundException("No such file.")
