@@ -17,11 +17,11 @@ from chatmina.accounts.roles import Permission, Role, can
 from chatmina.accounts.schemas import RowId
 from chatmina.errors import Conflict, UserError
 from chatmina.mail.service import MailError
-from chatmina.privacy import service as audit
+from chatmina.privacy import service as privacy
 from chatmina.ui.context import Auth, get_auth
 from chatmina.ui.forms import Form, echo, text
 from chatmina.ui.guards import requires
-from chatmina.ui.render import form_errors, page, redirect, services_of
+from chatmina.ui.render import audit, form_errors, page, redirect, services_of
 
 log = logging.getLogger(__name__)
 Req = Request[Any, Any, Any]
@@ -139,14 +139,7 @@ class WorkspaceController(Controller):
             return self._members_page(
                 request, exc.status_code, values=values, errors=form_errors(exc)
             )
-        audit.record(
-            svc.db,
-            "member.invited",
-            workspace_id=auth.workspace.id,
-            actor_id=auth.user.id,
-            detail=f"{invitation.email} as {invitation.role}",
-            ip=auth.ip,
-        )
+        audit(request, "member.invited", f"{invitation.email} as {invitation.role}")
         link = f"{svc.settings.base_url}/invite?token={token}"
         try:
             via = svc.mailer.send_template(
@@ -187,13 +180,7 @@ class WorkspaceController(Controller):
         auth = _auth(request)
         assert auth.workspace is not None
         accounts.revoke_invitation(svc.db, auth.workspace.id, invitation_id)
-        audit.record(
-            svc.db,
-            "invitation.revoked",
-            workspace_id=auth.workspace.id,
-            actor_id=auth.user.id if auth.user else None,
-            ip=auth.ip,
-        )
+        audit(request, "invitation.revoked")
         return redirect(request, f"/w/{slug}/members", ("success", "Invitation withdrawn."))
 
     @post(
@@ -213,14 +200,7 @@ class WorkspaceController(Controller):
             # role (400), a forbidden change (403) or a stranger's id (404) go to the error
             # page with their own status, so nothing reports them as a success-like redirect.
             return redirect(request, f"/w/{slug}/members", ("error", exc.message))
-        audit.record(
-            svc.db,
-            "member.role_changed",
-            workspace_id=auth.workspace.id,
-            actor_id=auth.user.id,
-            detail=f"user {user_id} is now {role}",
-            ip=auth.ip,
-        )
+        audit(request, "member.role_changed", f"user {user_id} is now {role}")
         return redirect(request, f"/w/{slug}/members", ("success", "Role changed."))
 
     @post(
@@ -236,14 +216,7 @@ class WorkspaceController(Controller):
             accounts.remove_member(svc.db, auth.workspace.id, auth.role, user_id)
         except Conflict as exc:  # the last owner; 403 and 404 go to the error page
             return redirect(request, f"/w/{slug}/members", ("error", exc.message))
-        audit.record(
-            svc.db,
-            "member.removed",
-            workspace_id=auth.workspace.id,
-            actor_id=auth.user.id,
-            detail=f"user {user_id}",
-            ip=auth.ip,
-        )
+        audit(request, "member.removed", f"user {user_id}")
         if user_id == auth.user.id:
             return redirect(request, "/", ("success", "You left the workspace."))
         return redirect(request, f"/w/{slug}/members", ("success", "Member removed."))
@@ -260,7 +233,7 @@ class WorkspaceController(Controller):
             nav="settings",
             status_code=status_code,
             api_keys=accounts.list_api_keys(svc.db, auth.workspace.id),
-            events=audit.recent(svc.db, auth.workspace.id),
+            events=privacy.recent(svc.db, auth.workspace.id),
             snippet=widget_snippet(svc.settings.base_url, auth.workspace.public_id),
             **extra,
         )
@@ -280,13 +253,7 @@ class WorkspaceController(Controller):
             return self._settings_page(
                 request, 400, values={"name": echo(data, "name")}, errors=form_errors(exc)
             )
-        audit.record(
-            svc.db,
-            "workspace.renamed",
-            workspace_id=auth.workspace.id,
-            actor_id=auth.user.id,
-            ip=auth.ip,
-        )
+        audit(request, "workspace.renamed")
         return redirect(request, f"/w/{slug}/settings", ("success", "Settings saved."))
 
     @post("/api-keys", guards=[requires(Permission.MANAGE_SETTINGS)], sync_to_thread=True)
@@ -306,14 +273,7 @@ class WorkspaceController(Controller):
                 values={"key_name": echo(data, "key_name")},
                 errors=form_errors(exc),
             )
-        audit.record(
-            svc.db,
-            "api_key.created",
-            workspace_id=auth.workspace.id,
-            actor_id=auth.user.id,
-            detail=f"{key.name} ({key.prefix}…)",
-            ip=auth.ip,
-        )
+        audit(request, "api_key.created", f"{key.name} ({key.prefix}…)")
         return self._settings_page(request, 201, values={}, new_key=secret, new_key_name=key.name)
 
     @post(
@@ -326,14 +286,7 @@ class WorkspaceController(Controller):
         auth = _auth(request)
         assert auth.workspace is not None and auth.user is not None
         key = accounts.revoke_api_key(svc.db, auth.workspace.id, key_id)
-        audit.record(
-            svc.db,
-            "api_key.revoked",
-            workspace_id=auth.workspace.id,
-            actor_id=auth.user.id,
-            detail=f"{key.name} ({key.prefix}…)",
-            ip=auth.ip,
-        )
+        audit(request, "api_key.revoked", f"{key.name} ({key.prefix}…)")
         return redirect(request, f"/w/{slug}/settings", ("success", f"Key {key.name} revoked."))
 
     @post("/delete", guards=[requires(Permission.DELETE_WORKSPACE)], sync_to_thread=True)
@@ -346,5 +299,5 @@ class WorkspaceController(Controller):
             accounts.delete_workspace(svc.db, auth.workspace.id, text(data, "confirm", 100))
         except UserError as exc:
             return self._settings_page(request, 400, values={}, errors=form_errors(exc))
-        audit.record(svc.db, "workspace.deleted", actor_id=auth.user.id, detail=name, ip=auth.ip)
+        privacy.record(svc.db, "workspace.deleted", actor_id=auth.user.id, detail=name, ip=auth.ip)
         return redirect(request, "/", ("success", f"Workspace {name} and all its data deleted."))

@@ -15,6 +15,7 @@ from litestar.response import Redirect, Template
 
 from chatmina.accounts import service as accounts
 from chatmina.accounts.roles import ROLE_PERMISSIONS, Role
+from chatmina.privacy import service as privacy
 from chatmina.ui.context import Services, get_auth
 
 FLASH_COOKIE = "chatmina_flash"
@@ -23,6 +24,19 @@ FLASH_COOKIE = "chatmina_flash"
 def services_of(request: Request[Any, Any, Any]) -> Services:
     services: Services = request.app.state.services
     return services
+
+
+def audit(request: Request[Any, Any, Any], action: str, detail: str = "") -> None:
+    """Record an audit event by the signed-in user, in the workspace of the request."""
+    auth = get_auth(request.scope)
+    privacy.record(
+        services_of(request).db,
+        action,
+        workspace_id=auth.workspace.id if auth.workspace else None,
+        actor_id=auth.user.id if auth.user else None,
+        detail=detail,
+        ip=auth.ip,
+    )
 
 
 def _sign(key: bytes, payload: str) -> str:
