@@ -206,6 +206,9 @@ def test_nothing_users_type_is_stored_in_the_clear_anywhere_in_the_data_dir(
     assert len(list((data_dir / "outbox").glob("*.eml.enc"))) == 2
     assert (data_dir / "chatmina.db-wal").stat().st_size > 0  # the scan covers unflushed pages
     assert leaks(data_dir, canary) == []
+    # Only the server's own user may read what it wrote.
+    shared = [str(p) for p in data_dir.rglob("*") if p.stat().st_mode & 0o077]
+    assert shared == []
 
     assert server.stop() == 0
     assert leaks(data_dir, canary) == []
