@@ -17,7 +17,6 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
-from litestar.types import Receive, Scope, Send
 
 from chatmina import __version__
 from chatmina.accounts import service as accounts
@@ -35,7 +34,7 @@ from chatmina.storage.keys import load_keys
 from chatmina.storage.migrate import migrate
 from chatmina.ui import errors, pages, static
 from chatmina.ui.context import Services
-from chatmina.ui.middleware import AuthMiddleware, SecurityHeadersMiddleware
+from chatmina.ui.middleware import AuthMiddleware, security_headers
 
 log = logging.getLogger("chatmina")
 
@@ -70,35 +69,6 @@ def build_services(settings: Settings) -> Services:
     return services
 
 
-def _headers_for_unrouted(security: SecurityHeadersMiddleware) -> Any:
-    """A before-send hook giving the security headers to responses no middleware saw.
-
-    Litestar runs middleware only around route handlers: an unknown path (404) or method
-    (405) is answered before any of it, so without this those pages had no CSP and could
-    be framed. The headers come from the middleware itself, so they cannot drift apart.
-    """
-
-    async def hook(message: Any, scope: Scope) -> None:
-        if message["type"] != "http.response.start":
-            return
-        names = {name.lower() for name, _ in message.get("headers", [])}
-        if b"content-security-policy" in names:
-            return
-
-        async def respond(_scope: Scope, _receive: Receive, send: Send) -> None:
-            await send(message)
-
-        async def keep(sent: Any) -> None:
-            message["headers"] = sent["headers"]
-
-        async def no_body() -> Any:
-            return {"type": "http.disconnect"}
-
-        await security.handle(scope, no_body, keep, respond)
-
-    return hook
-
-
 def _template_engine(engine: JinjaTemplateEngine) -> None:
     engine.engine.globals["static_url"] = static.static_url
     engine.engine.globals["version"] = __version__
@@ -120,7 +90,6 @@ def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
                 scheduler.shutdown(wait=False)
             services.db.checkpoint()
 
-    security_headers = SecurityHeadersMiddleware(hsts=services.settings.secure_cookies)
     return Litestar(
         route_handlers=[
             pages.healthz,
@@ -132,11 +101,8 @@ def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
             EmailController,
             AccountsApi,
         ],
-        middleware=[
-            security_headers,
-            AuthMiddleware(),
-        ],
-        before_send=[_headers_for_unrouted(security_headers)],
+        middleware=[AuthMiddleware()],
+        before_send=[security_headers(hsts=services.settings.secure_cookies)],
         csrf_config=CSRFConfig(
             secret=services.keys.signing.hex(),
             cookie_name="chatmina_csrf",

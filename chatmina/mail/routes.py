@@ -10,13 +10,13 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 from markupsafe import Markup
 
+from chatmina.accounts import service as accounts
 from chatmina.errors import UserError
-from chatmina.mail.service import SECURITY_CHOICES, MailError
-from chatmina.privacy import service as audit
+from chatmina.mail.service import SECURITY_CHOICES
 from chatmina.ui.context import get_auth
-from chatmina.ui.forms import Form, checked, text
+from chatmina.ui.forms import Form, checked, echo, text
 from chatmina.ui.guards import instance_admin
-from chatmina.ui.render import form_errors, page, redirect, services_of
+from chatmina.ui.render import audit, form_errors, page, redirect, services_of
 
 Req = Request[Any, Any, Any]
 _URL = re.compile(r"https?://[^\s<>\"]+")
@@ -67,25 +67,18 @@ class EmailController(Controller):
     @post("/email", sync_to_thread=True)
     def save(self, request: Req, data: Form) -> Response[Any]:
         svc = services_of(request)
-        auth = get_auth(request.scope)
         fields = ("host", "port", "security", "username", "from_address")
-        values = {k: text(data, k, 300) for k in fields}
-        password = text(data, "password", 1024)
+        values = {k: echo(data, k, 300) for k in fields}
         clear = checked(data, "clear_password")
         try:
+            password = text(data, "password", 1024)
             svc.mailer.save_smtp_settings(
-                host=values["host"],
-                port=values["port"],
-                security=values["security"],
-                username=values["username"],
-                from_address=values["from_address"],
+                **{k: text(data, k, 300) for k in fields},
                 password="" if clear else (password or None),
             )
         except UserError as exc:
             return self._email_page(request, 400, values=values, errors=form_errors(exc))
-        audit.record(
-            svc.db, "smtp.updated", actor_id=auth.user.id if auth.user else None, ip=auth.ip
-        )
+        audit(request, "smtp.updated")
         return redirect(request, "/instance/email", ("success", "Email settings saved."))
 
     @post("/email/test", sync_to_thread=True)
@@ -93,10 +86,10 @@ class EmailController(Controller):
         svc = services_of(request)
         auth = get_auth(request.scope)
         assert auth.user is not None
-        to = text(data, "to", 300).strip() or auth.user.email
         try:
+            to = accounts.clean_email(text(data, "to", 300) or auth.user.email, "to")
             via = svc.mailer.send_template(to, "test", {"name": auth.user.name})
-        except MailError as exc:
+        except UserError as exc:  # a bad address, or MailError from the server
             return redirect(request, "/instance/email", ("error", exc.message))
         where = "Sent through the SMTP server" if via == "smtp" else "Written to the outbox"
         return redirect(request, "/instance/email", ("success", f"{where}: a test email to {to}."))

@@ -153,6 +153,9 @@ class Mailer:
 
     def send(self, to: str, subject: str, text: str, html: str) -> str:
         """Send one email; returns "smtp" or "outbox". Raises MailError when SMTP fails."""
+        if "@" not in to or any(c in to for c in "\r\n,;<>"):
+            # One plain address only: anything else could add recipients or headers.
+            raise UserError(f"{to[:100]!r} is not a single email address.", "to")
         smtp = self.smtp_settings()
         message = EmailMessage()
         message["From"] = smtp.from_address if smtp and smtp.from_address else self.default_from

@@ -93,11 +93,9 @@ def check_key(path: Path, keys: Keys) -> None:
             conn.close()
 
 
-def connect_raw(path: Path, keys: Keys) -> sqlcipher.Connection:
-    """Open and verify one connection; raises KeyError_ when the key does not fit."""
-    check_key(path, keys)
-    conn = sqlcipher.connect(str(path), isolation_level=None, check_same_thread=False)
-    conn.execute(_key_pragma(keys))
+def _prepare(conn: Any, keys: Keys) -> None:
+    """Key a new connection and set it up; every connection goes through here."""
+    conn.execute(_key_pragma(keys))  # must be the first statement
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
@@ -106,6 +104,13 @@ def connect_raw(path: Path, keys: Keys) -> sqlcipher.Connection:
     conn.enable_load_extension(True)
     sqlite_vec.load(conn)
     conn.enable_load_extension(False)
+
+
+def connect_raw(path: Path, keys: Keys) -> sqlcipher.Connection:
+    """One connection outside the pool, set up like the pool's (the key is checked once,
+    by :meth:`Database.open`)."""
+    conn = sqlcipher.connect(str(path), isolation_level=None, check_same_thread=False)
+    _prepare(conn, keys)
     return conn
 
 
@@ -165,20 +170,7 @@ def _make_engine(path: Path, keys: Keys) -> Engine:
     def _on_connect(dbapi_conn: DBAPIConnection, _record: Any) -> None:
         # SQLAlchemy's own pysqlite transaction handling is replaced by explicit BEGINs below.
         dbapi_conn.isolation_level = None
-        cursor = dbapi_conn.cursor()
-        cursor.execute(_key_pragma(keys))
-        for pragma in (
-            f"busy_timeout = {BUSY_TIMEOUT_MS}",
-            "journal_mode = WAL",
-            "synchronous = NORMAL",
-            "foreign_keys = ON",
-            "secure_delete = ON",
-        ):
-            cursor.execute("PRAGMA " + pragma)
-        cursor.close()
-        dbapi_conn.enable_load_extension(True)
-        sqlite_vec.load(dbapi_conn)
-        dbapi_conn.enable_load_extension(False)
+        _prepare(dbapi_conn, keys)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import anyio.to_thread
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, BeforeMessageSendHookHandler, Message, Receive, Scope, Send
 
 from chatmina.accounts import service as accounts
 from chatmina.ui.context import Auth, Services, client_ip
@@ -75,29 +75,30 @@ class AuthMiddleware(ASGIMiddleware):
         await next_app(scope, receive, send)
 
 
-class SecurityHeadersMiddleware(ASGIMiddleware):
-    scopes = (ScopeType.HTTP,)
+def security_headers(hsts: bool) -> BeforeMessageSendHookHandler:
+    """A before-send hook that puts the security headers on every response.
 
-    def __init__(self, hsts: bool) -> None:
-        self.hsts = hsts
+    A hook rather than a middleware: Litestar answers an unknown path (404) or method (405)
+    before any middleware runs, and those pages need the CSP and framing rules too. A
+    header a handler set itself (a stricter CSP, say) is kept.
+    """
+    extra = [
+        (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"same-origin"),
+        (b"x-frame-options", b"DENY"),
+        (b"cross-origin-opener-policy", b"same-origin"),
+        (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+    ]
+    if hsts:
+        extra.append((b"strict-transport-security", b"max-age=31536000"))
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers: list[Any] = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                extra = [
-                    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"same-origin"),
-                    (b"x-frame-options", b"DENY"),
-                    (b"cross-origin-opener-policy", b"same-origin"),
-                    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
-                ]
-                if self.hsts:
-                    extra.append((b"strict-transport-security", b"max-age=31536000"))
-                headers.extend(h for h in extra if h[0] not in present)
-                message["headers"] = headers
-            await send(message)
+    async def add_headers(message: Message, _scope: Scope) -> None:
+        if message["type"] != "http.response.start":
+            return
+        headers: list[Any] = list(message.get("headers", []))
+        present = {name.lower() for name, _ in headers}
+        headers.extend(h for h in extra if h[0] not in present)
+        message["headers"] = headers
 
-        await next_app(scope, receive, send_with_headers)
+    return add_headers
