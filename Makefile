@@ -35,6 +35,7 @@ pytest: $(TEST_STAMP)
 test: lint typecheck pytest
 
 bench: $(TEST_STAMP)
+	$(BIN)/python -m tests.perf.kb_quality.corpus
 	$(BIN)/python -m tests.perf
 
 clean:
