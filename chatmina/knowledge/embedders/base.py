@@ -1,0 +1,49 @@
+"""What every embedder is and promises, and the one error users see from any of them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+Vectors = npt.NDArray[np.float32]
+
+
+class EmbedderError(Exception):
+    """An embedder cannot work as configured; the message is meant for the admin.
+
+    Raised for an unreachable provider, a refused key, vectors of the wrong size or an
+    unusable model directory. Messages name the server or directory, never a secret.
+    """
+
+
+class Embedder(Protocol):
+    """Turns texts into vectors of one vector space.
+
+    Two embedders with the same ``spec`` produce comparable vectors; a different spec
+    means the stored vectors must be rebuilt.
+    """
+
+    @property
+    def spec(self) -> str: ...
+
+    @property
+    def dimensions(self) -> int: ...
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        """float32 vectors of shape (len(texts), dimensions), each row of length 1.
+
+        A text with nothing to embed (empty, or only spaces and punctuation) gives a row of
+        zeros.
+        """
+        ...
+
+
+def normalise_rows(vectors: npt.NDArray[np.floating]) -> Vectors:
+    """Scale each row to length 1 in float32; rows of zeros stay zeros."""
+    out = np.asarray(vectors, dtype=np.float32).copy()
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    np.divide(out, norms, out=out, where=norms > 0)
+    return out
