@@ -24,6 +24,11 @@ from chatmina.accounts.api import AccountsApi
 from chatmina.accounts.passwords import Passwords
 from chatmina.accounts.routes import AccountController, SignInController
 from chatmina.accounts.workspace_routes import WorkspaceController
+from chatmina.knowledge import embedders, embedding_sets
+from chatmina.knowledge import imports as knowledge_imports
+from chatmina.knowledge.api import KnowledgeApi
+from chatmina.knowledge.jobs import KnowledgeJobs
+from chatmina.knowledge.routes import KnowledgeController
 from chatmina.mail.routes import EmailController
 from chatmina.mail.service import Mailer
 from chatmina.paths import TEMPLATES_DIR
@@ -47,6 +52,7 @@ def build_services(settings: Settings) -> Services:
     keys = load_keys(settings)
     db = Database.open(settings.data_path, keys)
     migrate(db)
+    vectors = embedding_sets.prepare(db, keys, embedders.from_settings(settings))
     services = Services(
         settings=settings,
         keys=keys,
@@ -60,6 +66,8 @@ def build_services(settings: Settings) -> Services:
         login_per_account=RateLimiter(settings.login_attempts_per_account, LOGIN_WINDOW_SECONDS),
         login_per_ip=RateLimiter(settings.login_attempts_per_ip, LOGIN_WINDOW_SECONDS),
         public_per_ip=RateLimiter(30, 60),
+        vectors=vectors,
+        knowledge=KnowledgeJobs(db, vectors),
         trusted_proxies=frozenset(
             p.strip() for p in settings.trusted_proxies.split(",") if p.strip()
         ),
@@ -83,11 +91,15 @@ def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
 
             scheduler = create_scheduler(services)
             scheduler.start()
+            # A job still "running" belongs to a server process that is gone.
+            knowledge_imports.interrupt_running(services.db)
+            services.knowledge.start_reembedding()
         try:
             yield
         finally:
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
+            services.knowledge.stop()
             services.db.checkpoint()
 
     return Litestar(
@@ -98,8 +110,10 @@ def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
             SignInController,
             AccountController,
             WorkspaceController,
+            KnowledgeController,
             EmailController,
             AccountsApi,
+            KnowledgeApi,
         ],
         middleware=[AuthMiddleware()],
         before_send=[security_headers(hsts=services.settings.secure_cookies)],

@@ -7,7 +7,6 @@ on stderr and exit non-zero; only bugs print a traceback.
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import signal
 import sys
@@ -19,6 +18,7 @@ import click
 
 from chatmina import __version__
 from chatmina.errors import UserError
+from chatmina.knowledge import cli as knowledge_cli
 from chatmina.settings import Settings, SettingsError, load_settings
 from chatmina.storage.keys import KeyError_
 
@@ -50,17 +50,18 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
     return load_settings(**{**base, **{k: v for k, v in overrides.items() if v is not None}})
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def _setup_logging(settings: Settings) -> None:
+    from chatmina.logs import setup_logging
+
+    setup_logging(settings.log_level, settings.log_format)
 
 
 def _services(settings: Settings) -> Any:
     from chatmina.app import build_services
+    from chatmina.ops import lock
 
+    # Shared: restore and key rotation wait for, and refuse to run alongside, this command.
+    lock.hold_shared(settings.data_path)
     return build_services(settings)
 
 
@@ -84,12 +85,30 @@ def _read_password(password_file: Path | None, confirm: bool = True) -> str:
     default=None,
     help="Data directory (CHATMINA_DATA_DIR).",
 )
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default=None,
+    help="Log verbosity (CHATMINA_LOG_LEVEL).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["plain", "json"], case_sensitive=False),
+    default=None,
+    help="Log lines for people or one JSON object per line (CHATMINA_LOG_FORMAT).",
+)
 @click.pass_context
-def main(ctx: click.Context, data_dir: Path | None) -> None:
+def main(
+    ctx: click.Context, data_dir: Path | None, log_level: str | None, log_format: str | None
+) -> None:
     """Chatmina: self-hosted AI customer-support chat. Without a command, runs the server."""
     # Everything the appliance writes (database, WAL, outbox, key) is for its own user only.
     os.umask(0o077)
-    ctx.obj = {"data_dir": str(data_dir) if data_dir else None}
+    ctx.obj = {
+        "data_dir": str(data_dir) if data_dir else None,
+        "log_level": log_level.lower() if log_level else None,
+        "log_format": log_format.lower() if log_format else None,
+    }
     if ctx.invoked_subcommand is None:
         ctx.invoke(serve)
 
@@ -110,7 +129,10 @@ def main(ctx: click.Context, data_dir: Path | None) -> None:
 def serve(ctx: click.Context, host: str | None, port: int | None, data_dir: Path | None) -> None:
     """Run the web server."""
     settings = _settings(ctx, host=host, port=port, data_dir=str(data_dir) if data_dir else None)
-    _setup_logging(settings.log_level)
+    _setup_logging(settings)
+    from chatmina.ops import lock
+
+    lock.hold_server(settings.data_path)
     services = _services(settings)
 
     import uvicorn
@@ -118,6 +140,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, data_dir: Path
     from chatmina.app import create_app
 
     app = create_app(services)
+    _setup_logging(settings)  # again: building the app configured Litestar's own logging
     click.echo(
         f"Chatmina {__version__} serving {settings.base_url} (data in {settings.data_path})",
         err=True,
@@ -134,7 +157,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, data_dir: Path
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        access_log=False,
+        log_config=None,  # uvicorn logs through our handler and format (chatmina.logs)
+        access_log=settings.access_log,
         server_header=False,
         timeout_graceful_shutdown=10,
         lifespan="on",
@@ -273,3 +297,16 @@ def version() -> None:
     click.echo(f"SQLCipher {cipher}")
     click.echo(f"SQLite {sqlite}")
     click.echo(f"sqlite-vec {vec}")
+
+
+def _register_operations() -> None:
+    from chatmina.ops.cli import register
+
+    register(main)
+
+
+_register_operations()
+
+
+# Features bring their own command groups; they import what they need when they run.
+main.add_command(knowledge_cli.kb)

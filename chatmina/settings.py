@@ -64,6 +64,16 @@ def _parse_url(raw: str) -> str:
     return value
 
 
+def _parse_embeddings(raw: str) -> str:
+    value = raw.strip()
+    kind, colon, directory = value.partition(":")
+    if not colon and kind.lower() in ("builtin", "openai"):
+        return kind.lower()
+    if kind.lower() == "model2vec" and directory.strip():
+        return "model2vec:" + directory.strip()
+    raise ValueError("expected builtin, openai or model2vec:<model directory>")
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -104,6 +114,27 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("log_level", "info", "Log verbosity.", _choice("debug", "info", "warning", "error")),
     Setting(
+        "log_format",
+        "plain",
+        "Log lines for people (plain) or one JSON object per line (json).",
+        _choice("plain", "json"),
+    ),
+    Setting(
+        "access_log",
+        False,
+        "Log one line per HTTP request (method, path without query string, status).",
+        _parse_bool,
+    ),
+    Setting(
+        "backup_keep",
+        7,
+        "Daily backups kept in <data dir>/backups; 0 turns them off. None is kept "
+        "longer than 30 days.",
+        _parse_int,
+        minimum=0,
+        maximum=30,
+    ),
+    Setting(
         "password_hashing",
         "rfc9106-low-memory",
         "Argon2id parameters: the RFC 9106 "
@@ -141,6 +172,54 @@ SETTINGS: tuple[Setting, ...] = (
         "X-Forwarded-For header names the client address.",
     ),
     Setting("mail_from", "Chatmina <chatmina@localhost>", "Sender of emails Chatmina sends."),
+    Setting(
+        "import_max_file_mb",
+        25,
+        "Largest file, in MB, that a knowledge import accepts (uploads, URLs, zip members).",
+        _parse_int,
+        minimum=1,
+        maximum=1024,
+    ),
+    Setting(
+        "allowed_private_hosts",
+        "",
+        "Comma-separated host[:port] entries that URL imports and webhooks may reach even "
+        "though they resolve to private or loopback addresses (systems on the same host or "
+        "LAN). Link-local and cloud-metadata addresses are never reachable.",
+    ),
+    Setting(
+        "embeddings",
+        "builtin",
+        "How knowledge is turned into vectors for search: builtin (no model, no network), "
+        "openai (OpenAI or a compatible server) or model2vec:<directory> (a static model "
+        "copied onto this machine).",
+        _parse_embeddings,
+    ),
+    Setting(
+        "embeddings_base_url",
+        "https://api.openai.com/v1",
+        "Base URL of the OpenAI-compatible embeddings API, used with embeddings=openai.",
+        _parse_url,
+    ),
+    Setting(
+        "embeddings_api_key",
+        "",
+        "API key for the embeddings server. Prefer CHATMINA_EMBEDDINGS_API_KEY_FILE.",
+        secret=True,
+    ),
+    Setting(
+        "embeddings_model",
+        "text-embedding-3-small",
+        "Embedding model to ask for, used with embeddings=openai.",
+    ),
+    Setting(
+        "embeddings_dimensions",
+        0,
+        "Vector size to ask the embedding model for; 0 means the model's own size.",
+        _parse_int,
+        minimum=0,
+        maximum=8192,
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -650,12 +650,17 @@ def create_api_key(
     return row, secret
 
 
-def create_api_key_by_slug(db: Database, keys: Keys, slug: str, name: str) -> tuple[ApiKey, str]:
+def workspace_by_slug(db: Database, slug: str) -> Workspace:
+    """For the command line, which acts as the instance's operator, not as a member."""
     with db.read() as s:
-        workspace_id = s.scalar(select(Workspace.id).where(Workspace.slug == slug))
-    if workspace_id is None:
+        workspace = s.scalar(select(Workspace).where(Workspace.slug == slug))
+    if workspace is None:
         raise NotFound(f"No workspace with the slug {slug}.", "workspace")
-    return create_api_key(db, keys, workspace_id, name, None)
+    return workspace
+
+
+def create_api_key_by_slug(db: Database, keys: Keys, slug: str, name: str) -> tuple[ApiKey, str]:
+    return create_api_key(db, keys, workspace_by_slug(db, slug).id, name, None)
 
 
 def list_api_keys(db: Database, workspace_id: int) -> Sequence[ApiKey]:

@@ -61,17 +61,6 @@ class WorkspaceController(Controller):
             snippet=widget_snippet(svc.settings.base_url, auth.workspace.public_id),
         )
 
-    @get("/knowledge", guards=[requires(Permission.VIEW_WORKSPACE)], sync_to_thread=True)
-    def knowledge(self, request: Req, slug: Slug) -> Response[Any]:
-        return page(
-            request,
-            "workspace/coming.html",
-            nav="knowledge",
-            section="Knowledge",
-            text="Help-center articles the assistant answers from. Importing and "
-            "editing articles is not available in this build yet.",
-        )
-
     @get("/conversations", guards=[requires(Permission.VIEW_WORKSPACE)], sync_to_thread=True)
     def conversations(self, request: Req, slug: Slug) -> Response[Any]:
         return page(

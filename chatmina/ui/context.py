@@ -9,6 +9,8 @@ from typing import Any
 from chatmina.accounts.models import User, Workspace
 from chatmina.accounts.passwords import Passwords
 from chatmina.accounts.service import SessionPolicy
+from chatmina.knowledge.embedding_sets import Vectors
+from chatmina.knowledge.jobs import KnowledgeJobs
 from chatmina.mail.service import Mailer
 from chatmina.ratelimit import RateLimiter
 from chatmina.settings import Settings
@@ -27,6 +29,8 @@ class Services:
     login_per_account: RateLimiter
     login_per_ip: RateLimiter
     public_per_ip: RateLimiter
+    vectors: Vectors  # which embedding set search uses; swapped when a re-embedding ends
+    knowledge: KnowledgeJobs  # import jobs and re-embedding, in background threads
     setup_token: str | None = None  # set while no user exists; printed at start-up
     trusted_proxies: frozenset[str] = field(default_factory=frozenset)
 

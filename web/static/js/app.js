@@ -154,3 +154,59 @@ document.addEventListener("submit", (event) => {
     event.preventDefault();
   }
 });
+
+// Import progress: a job page with [data-import-progress="<SSE url>"] follows the job live
+// (Server-Sent Events); without JavaScript a reload shows the same state.
+const OUTCOME_BADGE = { imported: "success", updated: "info", skipped: "neutral", failed: "danger" };
+
+function renderImport(root, state) {
+  const field = (name) => root.querySelector(`[data-field="${name}"]`);
+  const total = Math.max(state.total, state.done, 1);
+  field("status").textContent = state.status.charAt(0).toUpperCase() + state.status.slice(1);
+  field("bar").max = total;
+  field("bar").value = state.done;
+  field("summary").textContent =
+    `${state.done} of ${Math.max(state.total, state.done)} processed: ${state.imported} imported, ` +
+    `${state.updated} updated, ${state.skipped} skipped, ${state.failed} failed.`;
+  const body = document.querySelector('[data-field="results"]');
+  if (!body) {
+    return;
+  }
+  const slug = root.getAttribute("data-import-progress").split("/")[2];
+  body.replaceChildren(
+    ...state.results.map((r) => {
+      const row = document.createElement("tr");
+      const name = document.createElement("td");
+      name.className = "mono";
+      if (r.article_id) {
+        const link = document.createElement("a");
+        link.href = `/w/${slug}/knowledge/${r.article_id}`;
+        link.textContent = r.name;
+        name.append(link);
+      } else {
+        name.textContent = r.name;
+      }
+      const outcome = document.createElement("td");
+      const badge = document.createElement("span");
+      badge.className = `badge badge--${OUTCOME_BADGE[r.outcome] || "neutral"}`;
+      badge.textContent = r.outcome;
+      outcome.append(badge);
+      const reason = document.createElement("td");
+      reason.textContent = r.reason;
+      row.append(name, outcome, reason);
+      return row;
+    }),
+  );
+}
+
+for (const root of document.querySelectorAll("[data-import-progress]")) {
+  const source = new EventSource(root.getAttribute("data-import-progress"));
+  source.addEventListener("progress", (event) => {
+    const state = JSON.parse(event.data);
+    renderImport(root, state);
+    // A dropped stream reconnects by itself; once the job has ended there is nothing to follow.
+    if (state.status !== "running") {
+      source.close();
+    }
+  });
+}
