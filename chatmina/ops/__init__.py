@@ -1,0 +1,1 @@
+"""Running Chatmina: the data-directory lock, health checks and the operations commands."""
