@@ -12,12 +12,16 @@ import os
 import sys
 from collections.abc import Callable
 
-from tests.perf import login, startup
+from tests.perf import kb_ingest, kb_search, login, startup
+from tests.perf.kb_quality import run as kb_quality
 from tests.perf.common import Result
 
 BENCHMARKS: dict[str, Callable[[], list[Result]]] = {
     "startup": startup.run,
     "login": login.run,
+    "kb_ingest": kb_ingest.run,
+    "kb_search": kb_search.run,
+    "kb_quality": kb_quality.run,
 }
 
 

@@ -1,0 +1,1 @@
+"""The knowledge base: articles, import, chunking, embeddings and hybrid search."""
