@@ -96,8 +96,8 @@ def restore(ctx: click.Context, file: Path) -> None:
     click.echo(f"Restored {file} into {settings.data_path / DB_FILE_NAME}.")
     click.echo(f"  rows: {_counts(restored.report.counts)}")
     if restored.replaced is not None:
-        click.echo(f"The previous database is kept as {restored.replaced}; delete it when")
-        click.echo("you no longer need it.")
+        click.echo(f"The previous database is kept as {restored.replaced}.")
+        click.echo("Delete it once you no longer need it.")
 
 
 @click.group()
@@ -196,6 +196,7 @@ def key_rotate(ctx: click.Context, yes: bool) -> None:
 
 
 def _audit(settings: Settings, new_key_hex: str, effects: list[str]) -> None:
+    import chatmina.storage.models  # noqa: F401 - every table, for the ORM's foreign keys
     from chatmina.privacy import service as audit
     from chatmina.storage.db import Database
 
