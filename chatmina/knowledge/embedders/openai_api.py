@@ -24,15 +24,23 @@ MAX_RETRIES = 2
 # The client refuses to start without a key; servers without authentication ignore it.
 _NO_KEY = "no-key"
 _PROBE = "dimensions"
+# OpenAI's own models and their sizes, so the default set-up needs no request to know them.
+OPENAI_HOST = "api.openai.com"
+OPENAI_NATIVE_DIMENSIONS = {
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
 _DETAIL_CHARS = 200
 
 
 class OpenAIEmbedder:
-    """Vectors from a remote model; ``dimensions`` is learned from the first answer unless set.
+    """Vectors from a remote model.
 
     ``requested_dimensions`` is what the admin asked for (0: the model's own size, and no
-    ``dimensions`` parameter is sent). Reading ``spec`` or ``dimensions`` before the first
-    embedding asks the server once when the size is not known yet.
+    ``dimensions`` parameter is sent). The spec depends on the configuration only, so it is
+    known without asking the server; ``dimensions``, when neither requested nor one of
+    OpenAI's own models, is learned from the first answer (reading it first asks once).
     """
 
     def __init__(
@@ -60,7 +68,12 @@ class OpenAIEmbedder:
         self.requested_dimensions = requested_dimensions
         self.timeout = timeout
         self._api_key = api_key
-        self._known = known_dimensions or requested_dimensions or None
+        native = None
+        if urlsplit(self.base_url).hostname == OPENAI_HOST:
+            native = OPENAI_NATIVE_DIMENSIONS.get(self.model)
+        size = requested_dimensions or native
+        self._spec = f"openai:{self.model}/{size or 'native'}@{self._shown_url}"
+        self._known = known_dimensions or size
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -73,7 +86,7 @@ class OpenAIEmbedder:
 
     @property
     def spec(self) -> str:
-        return f"openai:{self.model}/{self.dimensions}@{self._shown_url}"
+        return self._spec
 
     def config(self) -> dict[str, Any]:
         return {
@@ -120,16 +133,17 @@ class OpenAIEmbedder:
         with self._lock:
             if self._known is None:
                 self._known = got
-        if got != self._known:
-            hint = (
-                "set CHATMINA_EMBEDDINGS_DIMENSIONS to match the model"
-                if self.requested_dimensions
-                else "the model changed since its vectors were stored"
-            )
+        if got == self._known:
+            return
+        if self.requested_dimensions:
             raise self._error(
-                f"answered with {got}-dimensional embeddings where {self._known} were "
-                f"expected ({hint})"
+                f"answered with {got}-dimensional embeddings, not the {self._known} requested: "
+                "this model cannot shorten its vectors, set CHATMINA_EMBEDDINGS_DIMENSIONS=0"
             )
+        raise self._error(
+            f"answered with {got}-dimensional embeddings where {self._known} were expected: "
+            f"the model behind the name {self.model!r} has changed"
+        )
 
     def _request(self, batch: list[str]) -> Any:
         import openai  # heavy import, kept off start-up
