@@ -23,6 +23,7 @@ from chatmina.app import build_services, create_app
 from chatmina.settings import Settings, load_settings
 from chatmina.storage.keys import DB_FILE_NAME
 from chatmina.ui.context import Services
+from tests.fakes.openai_server import fake_openai  # noqa: F401
 
 MASTER_KEY = "5c" * 32
 PASSWORD = "correct horse battery"
