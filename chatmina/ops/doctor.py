@@ -159,7 +159,7 @@ def check_database(data_dir: Path, keys: Keys) -> list[Finding]:
             damaged = [r[0] for r in conn.execute("PRAGMA cipher_integrity_check")]
             problems = [r[0] for r in conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
     except sqlcipher.DatabaseError as exc:
-        return [Finding(FAIL, "database", f"{path} cannot be read: {exc}")]
+        return [Finding(FAIL, "database", f"{path} is damaged ({exc}): restore a backup")]
     finally:
         conn.close()
     if damaged or problems:

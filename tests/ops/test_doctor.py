@@ -1,0 +1,198 @@
+"""`chatmina doctor` on a healthy installation and on broken ones."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chatmina.settings import SETTINGS, Settings
+from chatmina.storage.keys import DB_FILE_NAME
+from chatmina.ui.context import Services
+from tests.mail.conftest import (
+    SMTP_PASSWORD,
+    SMTP_USER,
+    SmtpServer,
+    free_port,
+    start_smtp_server,
+)
+from tests.ops.helpers import chatmina
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    server, controller = start_smtp_server()
+    yield server
+    controller.stop()
+
+
+@pytest.fixture(autouse=True)
+def owner_only(settings: Settings) -> None:
+    """As Chatmina itself creates them: the test fixtures copy files with the umask's modes."""
+    settings.data_path.chmod(0o700)
+    for path in settings.data_path.iterdir():
+        path.chmod(0o600)
+
+
+def lines(stdout: str) -> dict[str, str]:
+    """check name -> status of the doctor's report."""
+    found = {}
+    for line in stdout.splitlines():
+        status, _, rest = line.partition("  ")
+        found[rest.strip().split("  ")[0]] = status.strip()
+    return found
+
+
+def test_a_healthy_installation_is_all_ok(settings: Settings, services: Services) -> None:
+    services.db.close()
+    for path in settings.data_path.iterdir():
+        path.chmod(0o600)  # -wal and -shm, made by this process with the default umask
+    result = chatmina(settings.data_path, "doctor")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = lines(result.stdout)
+    assert report["data directory"] == "ok"
+    assert report["database"] == "ok"
+    assert report["free disk"] == "ok"
+    assert report["smtp"] == "ok"
+    # The key comes from CHATMINA_MASTER_KEY: it works, with advice to prefer a file.
+    assert report["master key"] == "warn"
+    assert "CHATMINA_MASTER_KEY_FILE" in result.stdout
+    assert "integrity check passed" in result.stdout
+
+
+def test_files_other_users_can_read_are_a_failure(settings: Settings, services: Services) -> None:
+    services.db.close()
+    settings.data_path.chmod(0o755)
+    (settings.data_path / DB_FILE_NAME).chmod(0o644)
+    result = chatmina(settings.data_path, "doctor")
+    assert result.returncode == 1
+    report = lines(result.stdout)
+    assert report["data directory"] == "FAIL"
+    assert report["file permissions"] == "FAIL"
+    assert "chmod 700" in result.stdout
+    assert f"{DB_FILE_NAME} (0644)" in result.stdout
+    assert "2 problems found." in result.stderr
+
+
+def test_a_wrong_key_and_a_damaged_database_are_failures(
+    settings: Settings, services: Services
+) -> None:
+    services.db.close()
+    wrong = chatmina(settings.data_path, "doctor", CHATMINA_MASTER_KEY="9f" * 32)
+    assert wrong.returncode == 1
+    assert lines(wrong.stdout)["database"] == "FAIL"
+    assert "does not open" in wrong.stdout
+
+    db = settings.data_path / DB_FILE_NAME
+    with db.open("r+b") as f:
+        f.seek(4096 * 3 + 100)
+        f.write(b"\xff" * 64)
+    damaged = chatmina(settings.data_path, "doctor")
+    assert damaged.returncode == 1
+    assert lines(damaged.stdout)["database"] == "FAIL"
+    assert "restore a backup" in damaged.stdout
+
+
+def test_an_interrupted_key_rotation_is_reported(settings: Settings, services: Services) -> None:
+    services.db.close()
+    (settings.data_path / "master.key.new").write_text("ab" * 32)
+    result = chatmina(settings.data_path, "doctor")
+    assert result.returncode == 1
+    assert "run chatmina key rotate to finish it" in result.stdout
+
+
+def test_smtp_is_probed_with_the_stored_login(
+    settings: Settings, services: Services, smtp_server: SmtpServer
+) -> None:
+    services.mailer.save_smtp_settings(
+        host="127.0.0.1",
+        port=smtp_server.port,
+        security="none",
+        username=SMTP_USER,
+        password=SMTP_PASSWORD,
+        from_address="help@example.com",
+    )
+    services.db.close()
+    ok = chatmina(settings.data_path, "doctor")
+    assert lines(ok.stdout)["smtp"] == "ok", ok.stdout
+    assert "login ok" in ok.stdout
+    assert smtp_server.received == []  # a check sends nothing
+
+
+def test_an_unreachable_smtp_server_is_a_failure(settings: Settings, services: Services) -> None:
+    port = free_port()
+    services.mailer.save_smtp_settings(
+        host="127.0.0.1",
+        port=port,
+        security="none",
+        username="",
+        password="",
+        from_address="",
+    )
+    services.db.close()
+    result = chatmina(settings.data_path, "doctor")
+    assert result.returncode == 1
+    assert lines(result.stdout)["smtp"] == "FAIL"
+    assert f"cannot reach 127.0.0.1:{port}" in result.stdout
+
+
+class _Models(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        ok = self.path.endswith("/models") and self.headers.get("Authorization") == "Bearer sk-ok"
+        self.send_response(200 if ok else 401)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"data": []}')
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def models_server() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Models)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+def _base_url_setting() -> str:
+    for s in SETTINGS:
+        if s.name.endswith("base_url") and f"{s.name.removesuffix('base_url')}api_key" in {
+            t.name for t in SETTINGS
+        }:
+            return s.name
+    pytest.skip("no OpenAI-compatible endpoint setting exists yet")
+
+
+def test_an_openai_compatible_endpoint_is_probed_with_its_key(
+    settings: Settings, services: Services, models_server: str
+) -> None:
+    services.db.close()
+    base = _base_url_setting()
+    prefix = base.removesuffix("base_url")
+    env = {f"CHATMINA_{base.upper()}": models_server}
+    selector = prefix.rstrip("_")
+    if selector in {s.name for s in SETTINGS}:
+        env[f"CHATMINA_{selector.upper()}"] = "openai"
+    good = chatmina(
+        settings.data_path, "doctor", **env, **{f"CHATMINA_{prefix.upper()}API_KEY": "sk-ok"}
+    )
+    assert f"{models_server} reachable" in good.stdout, good.stdout
+    bad = chatmina(
+        settings.data_path, "doctor", **env, **{f"CHATMINA_{prefix.upper()}API_KEY": "sk-no"}
+    )
+    assert bad.returncode == 1
+    assert "refused the API key" in bad.stdout
+    assert "sk-no" not in bad.stdout
+
+
+def test_doctor_on_a_directory_that_does_not_exist_yet_creates_nothing(tmp_path: Path) -> None:
+    result = chatmina(tmp_path / "new", "doctor")
+    assert result.returncode == 0, result.stdout
+    assert "does not exist yet" in result.stdout
+    assert not (tmp_path / "new").exists()
