@@ -280,6 +280,14 @@ class _CheckedBackend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
+def _original(error: Exception) -> BaseException | None:
+    # httpcore wraps socket and TLS errors as the first argument of its own exception (and
+    # its pool re-raises "from None", so __cause__ cannot be relied on).
+    if error.args and isinstance(error.args[0], BaseException):
+        return error.args[0]
+    return error.__cause__ or error.__context__
+
+
 @contextlib.contextmanager
 def _plain_errors(host: str) -> Iterator[None]:
     """httpcore's exceptions, turned into messages a user can act on."""
@@ -290,7 +298,7 @@ def _plain_errors(host: str) -> Iterator[None]:
     except httpcore.TimeoutException:
         raise OutboundError(f"{host} took too long to respond") from None
     except httpcore.ConnectError as error:
-        cause = error.__cause__
+        cause = _original(error)
         if isinstance(cause, ssl.SSLCertVerificationError):
             reason = cause.verify_message or "not trusted"
             raise OutboundError(f"The TLS certificate of {host} is not valid ({reason})") from None
