@@ -160,7 +160,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, data_dir: Path
         log_config=None,  # uvicorn logs through our handler and format (chatmina.logs)
         access_log=settings.access_log,
         server_header=False,
-        timeout_graceful_shutdown=10,
+        # Open streams (SSE) are cut after this; it stays below Docker's 10 s stop timeout,
+        # so the lifespan still stops the scheduler and checkpoints the WAL before SIGKILL.
+        timeout_graceful_shutdown=5,
         lifespan="on",
     )
     server = uvicorn.Server(config)
