@@ -17,6 +17,7 @@ from chatmina.knowledge.parsers.documents import (
 )
 
 DAMAGED_ZIP = "The zip file could not be read (damaged file?)"
+DAMAGED_MEMBER = "This file could not be unpacked from the zip (damaged?)"
 ENCRYPTED_MEMBER = "This file is password-protected inside the zip"
 UNSAFE_PATH = "Unsafe path in the zip file (it points outside the zip's folder); not imported"
 # Below this size a high compression ratio is ordinary (a page of repeated table rows),
@@ -135,7 +136,7 @@ def extract_zip(
                 continue
             seen.add(member_name)
             try:
-                content = read_member(archive, info, limits, budget)
+                content = read_member(archive, info, limits, budget, DAMAGED_MEMBER)
             except BudgetSpent as problem:
                 sources.append(Source(member_name, None, str(problem)))
                 break

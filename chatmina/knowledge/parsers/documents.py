@@ -46,6 +46,8 @@ EMPTY = "The file is empty"
 
 
 def megabytes(size: int) -> str:
+    if size < MB:
+        return f"{max(size // 1024, 1)} KB"
     value = size / MB
     shown = f"{value:.0f}" if value == int(value) else f"{value:.1f}"
     return f"{shown} MB"
