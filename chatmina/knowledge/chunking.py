@@ -157,6 +157,11 @@ class _Packer:
         done = pos  # everything before this is in a chunk already
         while section_end - pos > self.max_chars:
             cut = self._cut(pos, max(done, self.text_start))
+            if cut < 0 and pos < done:
+                # Only a cut through a word fits after the overlap: drop the overlap instead.
+                pos = self._skip_space(done)
+                continue
+            cut = abs(cut)
             end = self._trimmed(cut, pos)
             if end <= done:
                 # Nothing new before the cut but blank space: skip it, no overlap to keep.
@@ -182,7 +187,8 @@ class _Packer:
 
     def _cut(self, pos: int, done: int) -> int:
         """The end of the chunk starting at ``pos``: a block boundary when that fills at least
-        half a chunk, else a sentence or line boundary, else a space, else a hard cut."""
+        half a chunk, else a sentence or line boundary, else a space, else a cut through a
+        word longer than a chunk, returned negated so the caller can tell."""
         limit = pos + self.max_chars
         body = self.body
         i = bisect_right(self.ends, limit) - 1
@@ -212,7 +218,7 @@ class _Packer:
             for i in range(limit, low - 1, -1):
                 if body[i].isspace() and not body[i - 1].isspace():
                     return i
-        return limit
+        return -limit
 
     def _last_line_end(self, low: int, limit: int) -> int:
         newline = self.body.rfind("\n", low, limit + 1)
