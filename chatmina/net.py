@@ -388,16 +388,20 @@ def _size(limit: int) -> str:
 
 
 def _checked_url(url: str) -> str:
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise OutboundError(f"{url} is not a valid address") from None
     if parts.scheme.lower() not in ("http", "https"):
         raise OutboundError("Only http:// and https:// addresses can be fetched")
-    if not parts.hostname:
+    if not parts.hostname or port == 0:
         raise OutboundError(f"{url} has no host name")
     return url.strip()
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
+    parts = urlsplit(url)  # only called on URLs _checked_url accepted
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
 
 
@@ -484,9 +488,12 @@ def request(
             location = found.get("location", "")
             if status not in _REDIRECTS or not location:
                 return Response(status, found, body, current)
-            target = urljoin(current, location.strip())
-            if urlsplit(target).scheme.lower() not in ("http", "https"):
-                raise OutboundError(f"{url} redirects to {target}, which is not an http(s) address")
+            try:
+                target = _checked_url(urljoin(current, location.strip()))
+            except OutboundError:
+                raise OutboundError(
+                    f"{url} redirects to {location.strip()}, which is not an http(s) address"
+                ) from None
             if target in seen:
                 raise TooManyRedirects(f"{url} redirects in a loop (back to {target})")
             seen.add(target)

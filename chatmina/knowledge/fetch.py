@@ -58,8 +58,12 @@ def _status_error(status: int) -> str:
 
 
 def _web_url(url: str) -> str:
-    url = urldefrag(url.strip())[0]
-    parts = urlsplit(url)
+    try:
+        url = urldefrag(url.strip())[0]
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise net.OutboundError(f"{url} is not a valid address") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise net.OutboundError("Only http:// and https:// addresses can be imported")
     return url
@@ -192,6 +196,14 @@ def fetch_url(
     return _fetch_page(url, _Robots(allowlist, user_agent), limits)
 
 
+def _site(url: str) -> str:
+    """Host and explicit port: http and https count as one site, as sites move to https
+    long before their sitemaps do."""
+    parts = urlsplit(url)  # only called on URLs _web_url accepted
+    host = (parts.hostname or "").lower()
+    return f"{host}:{parts.port}" if parts.port else host
+
+
 def _sitemap_xml(data: bytes) -> ET.Element:
     if data[:2] == b"\x1f\x8b":
         try:
@@ -268,19 +280,27 @@ def fetch_sitemap(
     """Sources for the pages a sitemap (or sitemap index, plain or .gz) lists, fetched one by
     one as the caller iterates, up to ``max_pages`` pages of the sitemap's own site."""
     robots = _Robots(allowlist, user_agent)
-    site = (urlsplit(url.strip()).hostname or "").lower()
+    try:
+        site = _site(_web_url(url))
+    except net.OutboundError as error:
+        yield Source(url, None, str(error))
+        return
     seen: set[str] = set()
     fetched = 0
     for item in _sitemap_pages(url, robots, 0, set()):
         if isinstance(item, Source):
             yield item
             continue
-        page = urldefrag(item)[0]
+        try:
+            page = _web_url(item)
+        except net.OutboundError as error:
+            yield Source(item, None, str(error))
+            continue
         if page in seen:
             continue
         seen.add(page)
         # The sitemap protocol only lets a sitemap list its own site's pages.
-        if (urlsplit(page).hostname or "").lower() != site:
+        if _site(page) != site:
             yield Source(page, None, f"The sitemap lists a page of another site than {site}")
             continue
         if fetched == max_pages:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import lzma
 import re
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,6 +27,19 @@ UNSAFE_PATH = "Unsafe path in the zip file (it points outside the zip's folder);
 _RATIO_FLOOR = 1024 * 1024
 _READ_SIZE = 64 * 1024
 _DRIVE = re.compile(r"^[A-Za-z]:")
+# What zipfile and its decompressors raise for damaged archives; NotImplementedError for
+# compression methods or zip versions it does not support.
+_UNREADABLE = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    ValueError,
+    OSError,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+    zlib.error,
+    lzma.LZMAError,
+)
 
 ExtractMember = Callable[[str, bytes, int, "ZipBudget"], list[Source]]
 
@@ -43,7 +58,7 @@ class BudgetSpent(ImportProblem):
 def open_zip(data: bytes, damaged: str = DAMAGED_ZIP) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError):
+    except _UNREADABLE:
         raise ImportProblem(damaged) from None
 
 
@@ -85,7 +100,7 @@ def read_member(
                         raise ImportProblem(too_large(limits.max_file_bytes))
                     raise spent
                 parts.append(chunk)
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError, RuntimeError):
+    except _UNREADABLE:
         raise ImportProblem(damaged) from None
     budget.remaining -= total
     return b"".join(parts)

@@ -59,13 +59,16 @@ def too_large(limit: int) -> str:
 
 def title_from_name(name: str) -> str:
     """A readable title from a file name or URL: 'guides/get-started.md' -> 'Get started'."""
-    path = urlsplit(name).path if "://" in name else name
+    try:
+        path = urlsplit(name).path if "://" in name else name
+    except ValueError:  # not a URL after all ('http://[oops')
+        path = name
     stem = posixpath.basename(path.rstrip("/"))
     if "." in stem.lstrip("."):
         stem = stem.rsplit(".", 1)[0]
     words = " ".join(re.split(r"[-_\s]+", stem)).strip()
     if not words:
-        return urlsplit(name).hostname or "Untitled"
+        return name.split("://")[-1].split("/")[0] or "Untitled"
     return words[0].upper() + words[1:]
 
 

@@ -156,7 +156,10 @@ def join_blocks(blocks: list[tuple[str, str]]) -> str:
 def http_url(value: object) -> str:
     if isinstance(value, str):
         value = value.strip()
-        parts = urlsplit(value)
+        try:
+            parts = urlsplit(value)
+        except ValueError:  # 'https://[not-an-address'
+            return ""
         if parts.scheme in ("http", "https") and parts.netloc:
             return value
     return ""
