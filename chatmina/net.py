@@ -465,12 +465,12 @@ def request(
     deadline = time.monotonic() + total_timeout
     current = _checked_url(url)
     send_headers = {
-        "User-Agent": "Chatmina",
+        "user-agent": "Chatmina",
         # Compressed bodies can expand enormously in one read; asking for none keeps the
         # size limit meaningful. A server that compresses anyway is still counted decoded.
-        "Accept-Encoding": "identity",
-        **(headers or {}),
+        "accept-encoding": "identity",
     }
+    send_headers.update((name.lower(), value) for name, value in (headers or {}).items())
     seen = {current}
     transport = _CheckedTransport(allowlist, ssl_context or _default_ssl_context())
     with httpx.Client(
@@ -499,7 +499,7 @@ def request(
             seen.add(target)
             if _origin(target) != _origin(current):
                 send_headers = {
-                    k: v for k, v in send_headers.items() if k.lower() not in _CREDENTIAL_HEADERS
+                    k: v for k, v in send_headers.items() if k not in _CREDENTIAL_HEADERS
                 }
             if status == 303 or (status in (301, 302) and method.upper() == "POST"):
                 method, content = "GET", None

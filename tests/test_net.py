@@ -181,6 +181,9 @@ def test_a_request_to_an_allowlisted_local_server_succeeds(site: Website) -> Non
     assert response.headers["content-type"] == "text/html; charset=utf-8"
     assert response.url == site.url("/")
     assert site.requests[-1].headers["user-agent"] == "Chatmina"
+    own_agent = {"USER-AGENT": "Chatmina-Webhooks/1"}
+    net.request("GET", site.url("/"), allowlist=Allowlist.parse(site.address), headers=own_agent)
+    assert site.requests[-1].headers["user-agent"] == "Chatmina-Webhooks/1"
 
 
 def test_a_local_server_is_refused_without_an_allowlist_entry(site: Website) -> None:

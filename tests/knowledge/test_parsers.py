@@ -207,6 +207,17 @@ def test_html_becomes_markdown_without_scripts_handlers_or_site_chrome() -> None
         assert leaked not in document.body
 
 
+def test_html_accordion_questions_in_buttons_are_kept() -> None:
+    data = (
+        b'<div class="accordion"><h2 class="accordion-header"><button type="button" '
+        b'onclick="toggle()">Can I pay by invoice?</button></h2>'
+        b'<div class="accordion-body" style="display:none"><p>Yes, on the Pro plan.</p></div>'
+        b"</div>"
+    )
+    document = only_document(extract("faq.html", data))
+    assert document.body == "## Can I pay by invoice?\n\nYes, on the Pro plan."
+
+
 def test_html_title_falls_back_to_the_first_h1_and_page_url_to_og_url() -> None:
     data = (
         b'<meta property="og:url" content="https://acme.test/shipping">'

@@ -19,10 +19,11 @@ from chatmina.knowledge.parsers.documents import (
 from chatmina.knowledge.parsers.markdown import http_url, join_blocks, pipe_table
 from chatmina.knowledge.parsers.text import decode_text, escape_markdown
 
+# Buttons stay: FAQ accordions put their questions in them.
 _DROPPED = frozenset(
     {
         "script", "style", "nav", "footer", "header", "noscript", "iframe", "svg", "form",
-        "template", "object", "embed", "canvas", "select", "textarea", "button", "dialog",
+        "template", "object", "embed", "canvas", "select", "textarea",
     }
 )  # fmt: skip
 # Site chrome is the page's own header and footer; inside an article they hold its title
