@@ -8,7 +8,7 @@ import msgspec
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, JSONBody, Parameter
+from litestar.params import Body, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from chatmina.accounts.models import Workspace
@@ -81,11 +81,13 @@ class KnowledgeApi(Controller):
     def list_articles(
         self,
         request: Req,
-        q: Annotated[str, Parameter(max_length=200, description="Words in the title or body")] = "",
-        status: Annotated[str | None, Parameter(pattern="^(draft|published)$")] = None,
-        tag: Annotated[str | None, Parameter(max_length=50)] = None,
-        page: Annotated[int, Parameter(ge=1, le=100_000)] = 1,
-        per_page: Annotated[int, Parameter(ge=1, le=100)] = 25,
+        q: Annotated[
+            str, QueryParameter(max_length=200, description="Words in the title or body")
+        ] = "",
+        status: Annotated[str | None, QueryParameter(pattern="^(draft|published)$")] = None,
+        tag: Annotated[str | None, QueryParameter(max_length=50)] = None,
+        page: Annotated[int, QueryParameter(ge=1, le=100_000)] = 1,
+        per_page: Annotated[int, QueryParameter(ge=1, le=100)] = 25,
     ) -> ArticleList:
         listing = service.list_articles(
             services_of(request).db,
@@ -167,12 +169,12 @@ class KnowledgeApi(Controller):
     def search(
         self,
         request: Req,
-        q: Annotated[str, Parameter(min_length=1, max_length=2000)],
-        limit: Annotated[int, Parameter(ge=1, le=50)] = 10,
-        mode: Annotated[str, Parameter(pattern="^(hybrid|text|vector)$")] = "hybrid",
-        status: Annotated[str, Parameter(pattern="^(draft|published|any)$")] = "published",
+        q: Annotated[str, QueryParameter(min_length=1, max_length=2000)],
+        limit: Annotated[int, QueryParameter(ge=1, le=50)] = 10,
+        mode: Annotated[str, QueryParameter(pattern="^(hybrid|text|vector)$")] = "hybrid",
+        status: Annotated[str, QueryParameter(pattern="^(draft|published|any)$")] = "published",
         tags: Annotated[
-            str, Parameter(max_length=500, description="Comma-separated; all must match")
+            str, QueryParameter(max_length=500, description="Comma-separated; all must match")
         ] = "",
     ) -> list[SearchHit]:
         svc = services_of(request)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, Parameter
+from litestar.params import Body, FromPath, FromQuery, QueryParameter
 from litestar.response import ServerSentEvent
 
 from chatmina.accounts.roles import Permission
@@ -30,7 +30,8 @@ from chatmina.ui.render import audit, form_errors, page, redirect, services_of
 Req = Request[Any, Any, Any]
 Slug = FromPath[str]
 Upload = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
-PageNo = Annotated[int, Parameter(query="page", ge=1, le=100_000)]
+PageNo = Annotated[int, QueryParameter(name="page", ge=1, le=100_000)]
+Q = FromQuery[str]
 UPLOAD_MAX_BYTES = 512 * 1024 * 1024
 MAX_UPLOAD_FILES = 1000
 PROGRESS_INTERVAL = 0.4
@@ -89,9 +90,9 @@ class KnowledgeController(Controller):
         self,
         request: Req,
         slug: Slug,
-        q: str = "",
-        status: str = "",
-        tag: str = "",
+        q: Q = "",
+        status: Q = "",
+        tag: Q = "",
         page_no: PageNo = 1,
     ) -> Response[Any]:
         svc = services_of(request)
@@ -209,10 +210,10 @@ class KnowledgeController(Controller):
         self,
         request: Req,
         slug: Slug,
-        q: str = "",
-        mode: str = "hybrid",
-        status: str = "published",
-        tags: str = "",
+        q: Q = "",
+        mode: Q = "hybrid",
+        status: Q = "published",
+        tags: Q = "",
     ) -> Response[Any]:
         svc = services_of(request)
         values = {"q": q[:2000], "mode": mode, "status": status, "tags": tags[:500]}

@@ -34,7 +34,7 @@ def test_import_a_directory_with_progress_then_again_idempotently(
     assert "failed: help/broken.pdf:" in first.stderr and "Importing" in first.stderr
     assert "Traceback" not in first.stderr
     titles = sorted(a.title for a in service.list_articles(services.db, personas.a_id).articles)
-    assert titles == ["Refunds", "shipping"]
+    assert titles == ["Refunds", "Shipping"]
     assert_consistent(services)
 
     (root / "broken.pdf").unlink()
