@@ -40,8 +40,8 @@ PASSAGES = {
 }
 QUESTIONS = {
     "password": "how do I reset my password",
-    "refund": "when will I get my refund",
-    "shipping": "where is my parcel, I need the tracking number",
+    "refund": "when is my refund paid back to my payment method",
+    "shipping": "where is the tracking number for my parcel",
     "invoice": "download an invoice as pdf",
     "two-factor": "turn on two-factor authentication",
 }
@@ -94,6 +94,11 @@ def test_builtin_rows_are_unit_float32_and_empty_texts_give_zero_rows() -> None:
     assert BuiltinEmbedder().embed([]).shape == (0, 384)
 
 
+# Thresholds in the similarity tests below sit well clear of what 150 other choices of the
+# hash constants gave (hash collisions move similarities by a few hundredths), so they test
+# the method, not the luck of one hash.
+
+
 def test_builtin_ranks_the_passage_sharing_words_with_the_question_first() -> None:
     names = list(PASSAGES)
     embedder = BuiltinEmbedder()
@@ -103,17 +108,21 @@ def test_builtin_ranks_the_passage_sharing_words_with_the_question_first() -> No
     )
     for i, name in enumerate(names):
         others = np.delete(scores[i], i)
-        assert scores[i, i] > 0.2, name
-        assert scores[i, i] > 2 * others.max(), (name, scores[i])
+        assert scores[i, i] > 0.25, name
+        assert scores[i, i] > others.max() + 0.1, (name, scores[i])
 
 
 def test_builtin_matches_word_forms_through_shared_fragments() -> None:
     embedder = BuiltinEmbedder()
     question, related, unrelated = embedder.embed(
-        ["resetting passwords", "Reset the password", "Parcels ship within two days"]
+        [
+            "resetting forgotten passwords",
+            "How to reset a forgotten password",
+            "Parcels ship within two days",
+        ]
     )
-    assert question @ related > 0.3
-    assert question @ related > 3 * abs(question @ unrelated)
+    assert question @ related > 0.4
+    assert question @ related > question @ unrelated + 0.25
 
 
 def test_builtin_counts_stopwords_for_little() -> None:
@@ -125,13 +134,14 @@ def test_builtin_counts_stopwords_for_little() -> None:
             "How do I do this and what do I do with the other one",
         ]
     )
-    assert question @ topical > 2 * question @ chatty
+    assert question @ topical > question @ chatty + 0.4
 
 
 def test_builtin_dampens_repeated_words() -> None:
-    # Counted linearly, fifty "refund"s would drown "policy" (similarity ~0.02).
-    repetitive, policy = BuiltinEmbedder().embed(["refund " * 50 + "policy", "policy"])
-    assert repetitive @ policy > 0.15
+    sentence = "Shipping costs are not refundable once the parcel leaves our warehouse"
+    repetitive, plain = BuiltinEmbedder().embed(["invoice " * 50 + sentence, sentence])
+    # Counted linearly, fifty "invoice"s drown the sentence (similarity below 0.2).
+    assert repetitive @ plain > 0.3
 
 
 def test_builtin_ignores_case_width_and_symbols_outside_words() -> None:
@@ -151,9 +161,14 @@ def test_builtin_ignores_case_width_and_symbols_outside_words() -> None:
 def test_builtin_works_for_other_scripts() -> None:
     embedder = BuiltinEmbedder()
     question, related, unrelated = embedder.embed(
-        ["как сбросить пароль", "Чтобы сбросить пароль, откройте страницу входа.", "Доставка"]
+        [
+            "как сбросить пароль",
+            "Чтобы сбросить пароль, откройте страницу входа.",
+            "Доставка заказа занимает три дня",
+        ]
     )
-    assert question @ related > 3 * abs(question @ unrelated)
+    assert question @ related > 0.3
+    assert question @ related > question @ unrelated + 0.25
 
 
 def test_builtin_row_depends_only_on_its_own_text() -> None:

@@ -12,9 +12,9 @@ import os
 import sys
 from collections.abc import Callable
 
-from tests.perf import kb_ingest, kb_search, login, startup
-from tests.perf.kb_quality import run as kb_quality
+from tests.perf import embed, kb_ingest, kb_search, login, startup
 from tests.perf.common import Result
+from tests.perf.kb_quality import run as kb_quality
 
 BENCHMARKS: dict[str, Callable[[], list[Result]]] = {
     "startup": startup.run,
@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, Callable[[], list[Result]]] = {
     "kb_ingest": kb_ingest.run,
     "kb_search": kb_search.run,
     "kb_quality": kb_quality.run,
+    "embed": embed.run,
 }
 
 

@@ -57,14 +57,17 @@ _SEPARATOR = "\x00"
 _SPACE = 32
 
 _U64 = np.uint64
+_U32 = np.uint32
 _POLY = 0x100000001B3  # odd, so it has an inverse modulo 2**64
 _POLY_INVERSE = pow(_POLY, -1, 1 << 64)
+# N-grams only need a bucket, so they are hashed in cheaper 32-bit arithmetic.
+_NGRAM_POLY = _U32(0x01000193)
 # One odd multiplier per feature kind, so a word and an n-gram with the same letters
 # ("cat") land in unrelated buckets.
-_KIND_MULTIPLIERS = np.array(
-    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5],
-    dtype=_U64,
-)
+_WORD_MULTIPLIER = _U64(0x9E3779B97F4A7C15)
+_TRIGRAM_MULTIPLIER = _U32(0x85EBCA6B)
+_QUADGRAM_MULTIPLIER = _U32(0xC2B2AE35)
+_SIGNED_BUCKETS = 2 * DIMENSIONS  # the upper half of the buckets counts negatively
 
 U64Array = npt.NDArray[np.uint64]
 
@@ -131,26 +134,28 @@ def _code_points(texts: Sequence[str]) -> npt.NDArray[np.uint32]:
     return np.frombuffer(padded, dtype="<u4")
 
 
-def _signed_buckets(spans: U64Array, kind: int) -> U64Array:
-    """Map feature hashes onto 2 * DIMENSIONS signed buckets (the upper half is negative).
+def _word_buckets(spans: U64Array) -> U64Array:
+    """Signed buckets of 64-bit word hashes: the top 32 bits of an odd multiple, scaled."""
+    top = (spans * _WORD_MULTIPLIER) >> _U64(32)
+    return (top * _U64(_SIGNED_BUCKETS)) >> _U64(32)
 
-    Multiplying by an odd constant mixes the polynomial's bits upwards; the top 32 bits are
-    then scaled to the bucket range (a multiply and a shift instead of a slow modulo).
-    """
-    top = (spans * _KIND_MULTIPLIERS[kind]) >> _U64(32)
-    return (top * _U64(2 * DIMENSIONS)) >> _U64(32)
+
+def _ngram_buckets(hashes: npt.NDArray[np.uint32], multiplier: np.uint32) -> npt.NDArray[Any]:
+    """Signed buckets of 32-bit n-gram hashes: the top 16 bits of an odd multiple, scaled."""
+    top = (hashes * multiplier) >> _U32(16)
+    return (top * _U32(_SIGNED_BUCKETS)) >> _U32(16)
 
 
 def _embed_slice(texts: Sequence[str]) -> npt.NDArray[np.float32]:
     codes = _code_points(texts)
     n = len(codes)
     word = _is_word(codes)
-    c = np.where(word, codes, _SPACE).astype(_U64)
+    c32 = np.where(word, codes, _U32(_SPACE))
+    c = c32.astype(_U64)
     # Each position's first cell in the signed-bucket matrix, from its text's row; the NUL
     # separators mark where one text ends and the next begins.
     bounds = np.concatenate(([0], np.flatnonzero(codes == 0), [n]))
-    cells_per_row = _U64(2 * DIMENSIONS)
-    row_base = np.repeat(np.arange(len(texts), dtype=_U64) * cells_per_row, np.diff(bounds))
+    row_base = np.repeat(np.arange(len(texts), dtype=np.int64) * _SIGNED_BUCKETS, np.diff(bounds))
 
     # Words: polynomial hashes of spans, read off prefix sums of c[j] * P**j.
     powers, inverse = _TABLES.powers(n)
@@ -159,11 +164,11 @@ def _embed_slice(texts: Sequence[str]) -> npt.NDArray[np.float32]:
     starts = np.flatnonzero(word[1:] & ~word[:-1]) + 1
     ends = np.flatnonzero(word[:-1] & ~word[1:]) + 1
     spans = (prefix[ends] - prefix[starts]) * inverse[starts]
-    found = np.searchsorted(_STOP_SPANS, spans)
-    stop = _STOP_SPANS[np.minimum(found, len(_STOP_SPANS) - 1)] == spans
+    stop = _STOP_TABLE[(spans * _STOP_MULTIPLIER) >> _STOP_SHIFT] == spans
 
     # Sublinear term frequency: the k occurrences of a word in a text share 1 + log k.
-    keys = (row_base[starts] << _U64(40)) ^ spans
+    word_rows = row_base[starts]
+    keys = (word_rows.astype(_U64) << _U64(40)) ^ spans
     _, inverse_of, counts = np.unique(keys, return_inverse=True, return_counts=True)
     tf = counts[inverse_of]
     share = (1.0 + np.log(tf)) / tf
@@ -180,21 +185,18 @@ def _embed_slice(texts: Sequence[str]) -> npt.NDArray[np.float32]:
 
     # N-grams, dense over all positions: a 3-gram counts when its middle character is in
     # a word, a 4-gram when both middle ones are; the others get weight 0.
-    tri = c[:-2] + c[1:-1] * _U64(_POLY) + c[2:] * _U64(pow(_POLY, 2, 1 << 64))
-    quad = tri[:-1] + c[3:] * _U64(pow(_POLY, 3, 1 << 64))
+    tri = (c32[:-2] * _NGRAM_POLY + c32[1:-1]) * _NGRAM_POLY + c32[2:]
+    quad = tri[:-1] * _NGRAM_POLY + c32[3:]
     word_w = np.where(stop, _KIND_WEIGHTS[_STOPWORD], _KIND_WEIGHTS[_WORD]) * share
     tri_w = at_position[1:-1] * _KIND_WEIGHTS[_TRIGRAM]
     quad_w = np.minimum(at_position[1:-2], at_position[2:-1]) * _KIND_WEIGHTS[_QUADGRAM]
 
-    cells = 2 * DIMENSIONS * len(texts)
-    signed = np.zeros(cells, dtype=np.float64)
-    for hashes, weights, base, kind in (
-        (spans, word_w, row_base[starts], _WORD),
-        (tri, tri_w, row_base[1:-1], _TRIGRAM),
-        (quad, quad_w, row_base[1:-2], _QUADGRAM),
-    ):
-        index = (base + _signed_buckets(hashes, kind)).view(np.int64)
-        signed += np.bincount(index, weights=weights, minlength=cells)
+    cells = _SIGNED_BUCKETS * len(texts)
+    signed = np.bincount(word_rows + _word_buckets(spans).view(np.int64), word_w, cells)
+    signed += np.bincount(row_base[1:-1] + _ngram_buckets(tri, _TRIGRAM_MULTIPLIER), tri_w, cells)
+    signed += np.bincount(
+        row_base[1:-2] + _ngram_buckets(quad, _QUADGRAM_MULTIPLIER), quad_w, cells
+    )
     halves = signed.reshape(len(texts), 2, DIMENSIONS)
     vectors = halves[:, 0, :] - halves[:, 1, :]
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -231,13 +233,26 @@ class BuiltinEmbedder:
         return out
 
 
-def _stopword_spans() -> U64Array:
+def _stopword_spans() -> list[int]:
     """The span hashes of STOPWORDS, as :func:`_embed_slice` computes them for words."""
     mask = (1 << 64) - 1
-    spans = [
+    return sorted(
         sum(ord(ch) * pow(_POLY, j, 1 << 64) for j, ch in enumerate(w)) & mask for w in STOPWORDS
-    ]
-    return np.sort(np.array(spans, dtype=_U64))
+    )
 
 
-_STOP_SPANS = _stopword_spans()
+def _stop_table() -> tuple[U64Array, np.uint64, np.uint64]:
+    """A collision-free hash table of the stopword spans: a lookup is one multiply."""
+    spans = _stopword_spans()
+    shift = 52  # 4,096 slots for ~130 words
+    for attempt in range(1, 1000):
+        multiplier = (0x9E3779B97F4A7C15 * attempt) & ((1 << 64) - 1) | 1
+        slots = [((span * multiplier) & ((1 << 64) - 1)) >> shift for span in spans]
+        if len(set(slots)) == len(slots):
+            table = np.zeros(1 << (64 - shift), dtype=_U64)
+            table[slots] = spans
+            return table, _U64(multiplier), _U64(shift)
+    raise RuntimeError("no collision-free stopword table")  # unreachable for this list
+
+
+_STOP_TABLE, _STOP_MULTIPLIER, _STOP_SHIFT = _stop_table()
