@@ -35,7 +35,7 @@ ENDINGS = ["", "", "", "s", "ed", "ing", "ion", "er", "ly", "ment", "é", "ür"]
 
 def _vocabulary(rng: random.Random, size: int) -> list[str]:
     parts = SYLLABLES.split()
-    words = set()
+    words: set[str] = set()
     while len(words) < size:
         stem = "".join(rng.choice(parts) for _ in range(rng.randint(1, 4)))
         words.add(stem + rng.choice(ENDINGS))
