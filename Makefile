@@ -4,8 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+BUILD_STAMP := $(VENV)/.installed-build
 
-.PHONY: run test lint typecheck pytest bench binary clean
+.PHONY: run test lint typecheck pytest bench binary binary-dir clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +18,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 $(TEST_STAMP): pyproject.toml $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+$(BUILD_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/pip install --quiet -e '.[build]'
 	touch $@
 
 run: $(STAMP)
@@ -37,6 +42,16 @@ test: lint typecheck pytest
 bench: $(TEST_STAMP)
 	$(BIN)/python -m tests.perf.kb_quality.corpus
 	$(BIN)/python -m tests.perf
+
+# One file to run: dist/chatmina (needs no Python on the target). About a minute.
+binary: $(BUILD_STAMP)
+	$(BIN)/pyinstaller --noconfirm --log-level WARN --workpath build/onefile chatmina.spec
+	@ls -l dist/chatmina
+
+# The same as a directory, dist/chatmina-dir/chatmina: starts faster (nothing to unpack).
+binary-dir: $(BUILD_STAMP)
+	$(BIN)/pyinstaller --noconfirm --log-level WARN --workpath build/onedir chatmina.spec -- --onedir
+	@du -sh dist/chatmina-dir
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache
