@@ -62,3 +62,15 @@ def query(path: Path, keys: Keys, sql: str) -> list[tuple[object, ...]]:
         return list(conn.execute(sql).fetchall())
     finally:
         conn.close()
+
+
+def query_rows(path: Path, keys: Keys, sql: str) -> list[dict[str, object]]:
+    """Rows as dictionaries, column name to value."""
+    conn = sqlcipher.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+    try:
+        conn.execute(f"PRAGMA key = \"x'{keys.database.hex()}'\"")
+        cursor = conn.execute(sql)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        conn.close()
