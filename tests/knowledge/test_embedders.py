@@ -429,6 +429,30 @@ def test_model2vec_applies_per_token_weights(tmp_path: Path) -> None:
     assert np.allclose(embedder.embed(["refund card"])[0], _unit(expected), atol=1e-6)
 
 
+def test_model2vec_follows_the_token_to_row_mapping(tmp_path: Path) -> None:
+    make_model(tmp_path / "model")
+    rows = np.random.default_rng(3).standard_normal((4, WIDTH)).astype("<f4")
+    mapping = np.arange(len(VOCABULARY), dtype="<i8") % 4  # several tokens share a row
+    write_safetensors(
+        tmp_path / "model" / "model.safetensors", {"embeddings": rows, "mapping": mapping}
+    )
+    embedder = from_config({"kind": "model2vec", "path": str(tmp_path / "model")})
+    ids = [VOCABULARY.index("parcel"), VOCABULARY.index("email")]
+    assert embedder.dimensions == WIDTH
+    assert np.allclose(embedder.embed(["parcel email"])[0], _unit(rows[mapping[ids]].mean(0)))
+
+
+def test_model2vec_large_batches_give_the_same_rows_as_single_texts(tmp_path: Path) -> None:
+    make_model(tmp_path / "model")
+    embedder = from_config({"kind": "model2vec", "path": str(tmp_path / "model")})
+    words = VOCABULARY[4:]
+    # 60 texts of 300 tokens: more than the embedder gathers in one step.
+    texts = [" ".join(words[(i + j) % len(words)] for j in range(300)) for i in range(60)]
+    batch = embedder.embed(texts)
+    for i in (0, 27, 28, 59):
+        assert np.allclose(batch[i], embedder.embed([texts[i]])[0], atol=1e-6)
+
+
 def test_model2vec_texts_sharing_tokens_are_closer(tmp_path: Path) -> None:
     make_model(tmp_path / "model")
     embedder = from_config({"kind": "model2vec", "path": str(tmp_path / "model")})

@@ -77,22 +77,23 @@ class _Tables:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._powers = np.ones(1, dtype=_U64)
-        self._inverse_powers = np.ones(1, dtype=_U64)
+        # One tuple, swapped whole: a reader never sees new powers with old inverses.
+        self._powers: tuple[U64Array, U64Array] = (np.ones(1, _U64), np.ones(1, _U64))
         self._word_chars: npt.NDArray[np.bool_] | None = None
 
     def powers(self, n: int) -> tuple[U64Array, U64Array]:
-        powers, inverse = self._powers, self._inverse_powers
-        if len(powers) >= n:
-            return powers, inverse
+        """P**j and P**-j modulo 2**64 for j < n (at least)."""
+        current = self._powers
+        if len(current[0]) >= n:
+            return current
         with self._lock:
-            size = max(n, 2 * len(self._powers))
+            size = max(n, 2 * len(self._powers[0]))
             # cumprod over uint64 wraps modulo 2**64, which is exactly the arithmetic wanted.
             powers = np.concatenate(([_U64(1)], np.cumprod(np.full(size - 1, _POLY, _U64))))
             inverse = np.concatenate(
                 ([_U64(1)], np.cumprod(np.full(size - 1, _POLY_INVERSE, dtype=_U64)))
             )
-            self._powers, self._inverse_powers = powers, inverse
+            self._powers = (powers, inverse)
         return powers, inverse
 
     def word_chars(self) -> npt.NDArray[np.bool_]:

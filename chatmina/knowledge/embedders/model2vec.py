@@ -23,6 +23,9 @@ from chatmina.knowledge.embedders.safetensors import SafetensorsError, read_tens
 REQUIRED_FILES = ("config.json", "tokenizer.json", "model.safetensors")
 # model2vec's default: tokens past this many add nothing to a text's vector.
 MAX_TOKENS = 512
+# Token rows are gathered at most this many at a time, which bounds the memory a large
+# batch takes (8,192 rows of a 256-wide model: 16 MB).
+_TOKENS_PER_STEP = 8192
 _SAMPLE_STRIDE = 4093  # bytes between the matrix bytes that go into the fingerprint
 
 
@@ -43,6 +46,7 @@ class Model2VecEmbedder:
         matrix, weights, mapping = self._read_tensors()
         self.dimensions = int(matrix.shape[1])
         self._matrix, self._weights, self._mapping = matrix, weights, mapping
+        self._vocabulary = len(mapping) if mapping is not None else int(matrix.shape[0])
         self._check_vocabulary()
         self._unknown_id = _unknown_token_id(self._tokenizer)
         vocabulary = self._tokenizer.get_vocab()
@@ -55,8 +59,9 @@ class Model2VecEmbedder:
         return {"kind": "model2vec", "path": str(self.directory)}
 
     def embed(self, texts: Sequence[str]) -> Vectors:
+        out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
         if not texts:
-            return np.zeros((0, self.dimensions), dtype=np.float32)
+            return out
         cut = [text[: self._max_chars] for text in texts]
         encodings = self._tokenizer.encode_batch(cut, add_special_tokens=False)
         rows: list[npt.NDArray[np.int64]] = []
@@ -65,7 +70,13 @@ class Model2VecEmbedder:
             if self._unknown_id is not None:
                 ids = ids[ids != self._unknown_id]
             rows.append(ids[:MAX_TOKENS])
-        return normalise_rows(self._means(rows))
+        start, tokens = 0, 0
+        for i, ids in enumerate(rows):
+            tokens += len(ids)
+            if tokens >= _TOKENS_PER_STEP or i == len(rows) - 1:
+                out[start : i + 1] = normalise_rows(self._means(rows[start : i + 1]))
+                start, tokens = i + 1, 0
+        return out
 
     def _means(self, rows: list[npt.NDArray[np.int64]]) -> npt.NDArray[np.float64]:
         counts = np.array([len(r) for r in rows], dtype=np.int64)
@@ -125,7 +136,6 @@ class Model2VecEmbedder:
         token_count = len(mapping) if mapping is not None else matrix.shape[0]
         if weights is not None and (weights.ndim != 1 or len(weights) != token_count):
             raise EmbedderError(f"{path}: 'weights' must hold one number per token")
-        self._vocabulary = token_count
         return matrix, weights, mapping
 
     def _check_vocabulary(self) -> None:
