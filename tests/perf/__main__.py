@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from tests.perf import embed, kb_ingest, kb_search, login, startup
+from tests.perf import backup, binary, embed, kb_ingest, kb_search, login, startup
 from tests.perf.common import Result
 from tests.perf.kb_quality import run as kb_quality
 
@@ -23,6 +23,8 @@ BENCHMARKS: dict[str, Callable[[], list[Result]]] = {
     "kb_search": kb_search.run,
     "kb_quality": kb_quality.run,
     "embed": embed.run,
+    "binary": binary.run,
+    "backup": backup.run,
 }
 
 
