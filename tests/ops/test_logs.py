@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from chatmina.logs import setup_logging
 from tests.conftest import MASTER_KEY
+from tests.ops.helpers import chatmina
 from tests.server_helpers import RunningServer
 
 
@@ -76,21 +78,15 @@ def test_the_server_logs_json_with_the_access_log_and_without_query_strings(
 
 
 def test_log_flags_override_the_environment(tmp_path: Path) -> None:
-    server = RunningServer(tmp_path / "data", master_key=MASTER_KEY)
-    server_cmd = server.command
-    index = server_cmd.index("serve")
-    server_cmd[index:index] = ["--log-format", "json", "--log-level", "warning"]
-    process_env = server.env
-    import subprocess
-
-    process = subprocess.run(
-        [*server_cmd[:index], "--log-format", "json", "--log-level", "warning", "config"],
-        env=process_env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
+    result = chatmina(
+        tmp_path / "data",
+        "--log-format",
+        "json",
+        "--log-level",
+        "warning",
+        "config",
+        CHATMINA_LOG_FORMAT="plain",
     )
-    assert "CHATMINA_LOG_FORMAT" in process.stdout
-    assert "json  (command line)" in process.stdout
-    assert "warning  (command line)" in process.stdout
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"CHATMINA_LOG_FORMAT +json +\(command line\)", result.stdout)
+    assert re.search(r"CHATMINA_LOG_LEVEL +warning +\(command line\)", result.stdout)
