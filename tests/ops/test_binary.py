@@ -112,6 +112,15 @@ def test_the_binary_serves_imports_answers_backs_up_and_stops_cleanly(
             )
             assert found.status_code == 200, found.text
             assert [a["title"] for a in found.json()["items"]] == ["Refunds"]
+            # A visitor's question, answered from the knowledge base (vectors + full text).
+            answer = httpx.get(
+                server.url + "/api/v1/search",
+                params={"q": "how long until my refund reaches my card?"},
+                headers={"Authorization": f"Bearer {key.stdout.strip()}"},
+            )
+            assert answer.status_code == 200, answer.text
+            best = answer.json()[0]
+            assert best["title"] == "Refunds" and "14 days" in best["text"]
 
         backup = run(binary, data_dir, "backup", "--to", str(tmp_path / "smoke.db"))
         assert backup.returncode == 0, backup.stderr
