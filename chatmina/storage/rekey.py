@@ -257,7 +257,9 @@ def _rotate_copies(data_dir: Path, old: Keys, new: Keys, rotation: Rotation) -> 
     for path in _database_copies(data_dir):
         if _opens(path, new):
             continue
-        if not _opens(path, old):
+        if not _opens(path, old) or Path(f"{path}-wal").exists():
+            # A copy with its own WAL (a damaged database set aside by restore) would pair
+            # a re-encrypted file with old-key frames: it is reported, not touched.
             rotation.skipped.append(path)
             continue
         copy = path.with_name(f".{path.name}.rekeying")

@@ -75,3 +75,13 @@ def test_a_scheduled_backup_is_owner_only(settings: Settings, services: Services
     assert made is not None
     assert oct(Path(made).stat().st_mode & 0o777) == "0o600"
     assert oct(made.parent.stat().st_mode & 0o777) == "0o700"
+
+
+def test_the_server_checks_for_its_daily_backup_every_hour(services: Services) -> None:
+    from chatmina.scheduler import create_scheduler
+
+    job = create_scheduler(services).get_job("daily-backup")
+    assert job is not None
+    assert job.trigger.interval == dt.timedelta(hours=1)
+    assert job.args[0] == services.settings.data_path
+    assert job.args[2] == services.settings.backup_keep == 7
