@@ -51,6 +51,13 @@ def _settle(db_path: Path, keys: Keys) -> bool:
 
 
 def restore_backup(data_dir: Path, keys: Keys, source: Path) -> Restored:
+    wal = Path(f"{source}-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        # Its newest rows are still in the log, which a copy of the file alone would lose.
+        raise BackupError(
+            f"{source} has a write-ahead log beside it (a running or crashed database): "
+            "stop its server, or take a copy with chatmina backup, and restore that"
+        )
     report = verify_backup(source, keys)
     if report.revision not in _known_revisions():
         raise BackupError(

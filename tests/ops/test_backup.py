@@ -175,3 +175,16 @@ def test_restore_refuses_a_backup_made_with_another_key(
     assert sorted(os.listdir(settings.data_path)) == sorted(
         p for p in os.listdir(settings.data_path) if not p.startswith(".")
     )
+
+
+def test_restore_refuses_a_live_database_whose_newest_rows_are_in_its_log(
+    settings: Settings, services: Services, personas: Personas, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    accounts.create_workspace(services.db, personas.alice_id, "Only In The Log")
+    live = services.db.path
+    assert Path(f"{live}-wal").stat().st_size > 0  # the connection pool is still open
+    result = chatmina(other, "restore", str(live))
+    assert_one_line_error(result, "write-ahead log", "chatmina backup")
+    assert not (other / DB_FILE_NAME).exists()
