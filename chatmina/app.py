@@ -31,6 +31,7 @@ from chatmina.knowledge.jobs import KnowledgeJobs
 from chatmina.knowledge.routes import KnowledgeController
 from chatmina.mail.routes import EmailController
 from chatmina.mail.service import Mailer
+from chatmina.ops.streams import end_streams_on_stop
 from chatmina.paths import TEMPLATES_DIR
 from chatmina.ratelimit import RateLimiter
 from chatmina.settings import Settings
@@ -115,7 +116,7 @@ def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
             AccountsApi,
             KnowledgeApi,
         ],
-        middleware=[AuthMiddleware()],
+        middleware=[end_streams_on_stop, AuthMiddleware()],
         before_send=[security_headers(hsts=services.settings.secure_cookies)],
         csrf_config=CSRFConfig(
             secret=services.keys.signing.hex(),

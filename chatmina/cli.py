@@ -7,6 +7,7 @@ on stderr and exit non-zero; only bugs print a traceback.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import signal
 import sys
@@ -130,10 +131,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None, data_dir: Path
     """Run the web server."""
     settings = _settings(ctx, host=host, port=port, data_dir=str(data_dir) if data_dir else None)
     _setup_logging(settings)
-    from chatmina.ops import lock
+    from chatmina.ops import lock, streams
 
     lock.hold_server(settings.data_path)
     services = _services(settings)
+    lock.record_server_pid()
 
     import uvicorn
 
@@ -165,7 +167,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, data_dir: Path
         timeout_graceful_shutdown=5,
         lifespan="on",
     )
-    server = uvicorn.Server(config)
+    server = streams.server(config)  # open event streams end as soon as a stop begins
 
     def _stop(_signum: int, _frame: Any) -> None:
         server.should_exit = True
@@ -175,8 +177,14 @@ def serve(ctx: click.Context, host: str | None, port: int | None, data_dir: Path
     # database is closed; under this one, run() returns and a stop is a clean exit 0.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _stop)
-    server.run()
+    server.run()  # a failed start raises SystemExit; returning means a requested stop
     services.db.close()
+    # Work still running in background threads (an import waiting on a slow website) is
+    # durable and picked up at the next start; interpreter shutdown would wait for it.
+    logging.shutdown()
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(0)
 
 
 @main.command()

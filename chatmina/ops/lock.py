@@ -25,6 +25,7 @@ LOCK_FILE_NAME = "chatmina.lock"
 
 # Locks taken by this process live as long as it does; closing the file would release them.
 _held: list[int] = []
+_server_fd: list[int] = []
 
 
 class DataDirBusy(UserError):
@@ -69,16 +70,25 @@ def _busy_message(data_dir: Path, action: str) -> str:
 
 
 def hold_server(data_dir: Path) -> None:
-    """Mark this process as the server of ``data_dir`` until it exits."""
+    """Mark this process as the server of ``data_dir`` until it exits.
+
+    The pid is written by :func:`record_server_pid` once start-up has succeeded: a start
+    refused for a wrong key leaves every file as it was.
+    """
     fd = _open(data_dir / PID_FILE_NAME)
     if not _try_lock(fd, fcntl.LOCK_EX):
         os.close(fd)
         pid = server_pid(data_dir)
         raise DataDirBusy(f"a Chatmina server is already running on {data_dir} (pid {pid})")
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     _held.append(fd)
+    _server_fd[:] = [fd]
     hold_shared(data_dir)
+
+
+def record_server_pid() -> None:
+    for fd in _server_fd:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
 
 
 def hold_shared(data_dir: Path) -> None:
@@ -107,5 +117,6 @@ def exclusive(data_dir: Path, action: str) -> Iterator[None]:
 
 def release_all() -> None:
     """Drop every lock this process holds (tests that run commands in-process)."""
+    _server_fd.clear()
     while _held:
         os.close(_held.pop())
