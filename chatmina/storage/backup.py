@@ -32,6 +32,9 @@ BACKUP_DIR_NAME = "backups"
 MAX_AGE = dt.timedelta(days=30)
 _NAME = re.compile(r"^chatmina-(\d{8}T\d{6})Z\.db$")
 _NAME_TIME = "%Y%m%dT%H%M%S"
+# The temporary file of a backup in progress; one this old was cut short by a crash.
+_UNFINISHED = re.compile(r"^\.chatmina-\d{8}T\d{6}Z\.db\.[0-9a-f]{8}\.tmp$")
+UNFINISHED_AFTER = dt.timedelta(hours=6)
 # The tables whose row counts a check reports, when they exist in the file.
 COUNTED_TABLES = (
     "users",
@@ -192,13 +195,23 @@ def scheduled_backups(directory: Path) -> list[tuple[dt.datetime, Path]]:
 
 
 def prune(directory: Path, keep: int, now: dt.datetime) -> list[Path]:
-    """Delete all but the ``keep`` newest backups, and every one older than MAX_AGE."""
+    """Delete all but the ``keep`` newest backups, every one older than MAX_AGE, and what a
+    backup cut short by a crash left behind."""
     removed = []
     for index, (taken, path) in enumerate(scheduled_backups(directory)):
         if index >= max(keep, 0) or now - taken > MAX_AGE:
             path.unlink(missing_ok=True)
             removed.append(path)
+    if directory.is_dir():
+        for path in directory.iterdir():
+            if _UNFINISHED.match(path.name) and _age(path, now) > UNFINISHED_AFTER:
+                path.unlink(missing_ok=True)
+                removed.append(path)
     return removed
+
+
+def _age(path: Path, now: dt.datetime) -> dt.timedelta:
+    return now - dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
 
 
 def run_daily_backup(data_dir: Path, keys: Keys, keep: int) -> Path | None:

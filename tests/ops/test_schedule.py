@@ -85,3 +85,17 @@ def test_the_server_checks_for_its_daily_backup_every_hour(services: Services) -
     assert job.trigger.interval == dt.timedelta(hours=1)
     assert job.args[0] == services.settings.data_path
     assert job.args[2] == services.settings.backup_keep == 7
+
+
+def test_what_a_crashed_backup_left_behind_is_cleaned_up(
+    settings: Settings, services: Services
+) -> None:
+    directory = backup_dir(settings.data_path)
+    directory.mkdir()
+    leftover = directory / ".chatmina-20250101T000000Z.db.0a1b2c3d.tmp"
+    leftover.write_bytes(b"half a backup")
+    run_daily_backup(settings.data_path, services.keys, keep=7)
+    assert leftover.exists()  # it might be a backup still being written
+    clock.travel(dt.timedelta(hours=7))
+    run_daily_backup(settings.data_path, services.keys, keep=7)
+    assert not leftover.exists()
