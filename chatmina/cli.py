@@ -162,8 +162,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, data_dir: Path
         log_config=None,  # uvicorn logs through our handler and format (chatmina.logs)
         access_log=settings.access_log,
         server_header=False,
-        # Open streams (SSE) are cut after this; it stays below Docker's 10 s stop timeout,
-        # so the lifespan still stops the scheduler and checkpoints the WAL before SIGKILL.
+        # Requests still running are cut after this (event streams end at once); it stays
+        # below Docker's 10 s stop timeout, so the lifespan still stops the scheduler and
+        # checkpoints the WAL before a SIGKILL could come.
         timeout_graceful_shutdown=5,
         lifespan="on",
     )
