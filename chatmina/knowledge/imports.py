@@ -10,21 +10,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
 
 from chatmina import clock
 from chatmina.errors import NotFound, UserError
 from chatmina.knowledge import service
+from chatmina.knowledge.embedders import EmbedderError
 from chatmina.knowledge.embedding_sets import Vectors
 from chatmina.knowledge.models import Article, ImportJob, ImportResult
 from chatmina.knowledge.parsers import Source
 from chatmina.storage.db import Database
 
 log = logging.getLogger(__name__)
-BATCH = 32
+BATCH = 64
 MAX_REASON = 500
 
 
@@ -55,26 +58,49 @@ def import_sources(
     job_id: int | None = None,
     on_batch: Progress | None = None,
 ) -> list[Outcome]:
-    """Import every source; a bad one is reported and the rest continue."""
+    """Import every source; a bad one is reported and the rest continue.
+
+    Two stages overlap: while one batch is written (SQLite releases the GIL), the next is
+    chunked and embedded on a second thread (numpy does too), which keeps both cores busy.
+    """
     outcomes: list[Outcome] = []
     seen: set[str] = set()
-    for batch in _batches(sources, BATCH):
-        results = _import_batch(db, vectors, workspace_id, batch, status, seen, job_id)
+
+    def write(plan: Future[_Plan]) -> None:
+        results = _write_plan(db, vectors, workspace_id, plan.result(), job_id)
         outcomes.extend(results)
         if on_batch is not None:
             on_batch(results)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-prepare") as worker:
+        previous: Future[_Plan] | None = None
+        for batch in _batches(sources, BATCH):
+            planned = worker.submit(_plan, db, vectors, workspace_id, batch, status, seen)
+            if previous is not None:
+                write(previous)
+            previous = planned
+        if previous is not None:
+            write(previous)
     return outcomes
 
 
-def _import_batch(
+@dataclass
+class _Plan:
+    size: int
+    results: dict[int, Outcome]
+    changed: list[tuple[int, str, service.ArticleInput]]
+    prepared: list[service.Prepared]
+
+
+def _plan(
     db: Database,
     vectors: Vectors,
     workspace_id: int,
     batch: list[Source],
     status: str,
     seen: set[str],
-    job_id: int | None,
-) -> list[Outcome]:
+) -> _Plan:
+    """Everything but the write: validate, find what is unchanged, chunk and embed the rest."""
     results: dict[int, Outcome] = {}
     candidates: list[tuple[int, Source, service.ArticleInput]] = []
     for i, source in enumerate(batch):
@@ -121,32 +147,54 @@ def _import_batch(
         else:
             changed.append((i, name, data))
 
-    prepared = service.prepare(vectors, [data for _, _, data in changed])
+    try:
+        prepared = service.prepare(vectors, [data for _, _, data in changed])
+    except EmbedderError as exc:
+        # The provider is down or refusing: these files are reported, nothing is half-written,
+        # and importing them again later picks them up.
+        for i, name, _ in changed:
+            results[i] = Outcome(name, "failed", f"Embedding failed: {exc}")
+        return _Plan(len(batch), results, [], [])
+    return _Plan(len(batch), results, changed, prepared)
+
+
+def _write_plan(
+    db: Database, vectors: Vectors, workspace_id: int, plan: _Plan, job_id: int | None
+) -> list[Outcome]:
+    results, changed, prepared = plan.results, plan.changed, plan.prepared
     with db.write() as s:
-        for (i, name, data), p in zip(changed, prepared, strict=True):
-            article = s.scalar(
-                select(Article).where(Article.workspace_id == workspace_id, Article.origin == name)
-            )
-            if article is not None:
-                p.data = service.ArticleInput(
-                    data.title, data.body, data.source_url, data.tags, article.status
+        # Looked up again under the write lock: another import may have added one since.
+        current = {
+            origin: (article_id, status)
+            for article_id, origin, status in s.execute(
+                select(Article.id, Article.origin, Article.status).where(
+                    Article.workspace_id == workspace_id,
+                    Article.origin.in_([name for _, name, _ in changed]),
                 )
-            saved = service.save_prepared(s, vectors, workspace_id, p, article=article, origin=name)
-            results[i] = Outcome(
-                name, "updated" if article is not None else "imported", "", saved.id
             )
-        ordered = [results[i] for i in range(len(batch))]
+        }
+        pending: list[service.Pending] = []
+        for (_, name, data), p in zip(changed, prepared, strict=True):
+            found = current.get(name)
+            if found is not None:
+                # A re-import never changes the status an admin chose.
+                p.data = service.ArticleInput(
+                    data.title, data.body, data.source_url, data.tags, found[1]
+                )
+            pending.append(service.Pending(p, found[0] if found else None, name))
+        saved = service.save_batch(s, vectors, workspace_id, pending) if pending else []
+        for (i, name, _), article_id, item in zip(changed, saved, pending, strict=True):
+            outcome = "imported" if item.article_id is None else "updated"
+            results[i] = Outcome(name, outcome, "", article_id)
+        ordered = [results[i] for i in range(plan.size)]
         if job_id is not None:
             _record(s, job_id, ordered)
     return ordered
 
 
-def _record(s: object, job_id: int, outcomes: list[Outcome]) -> None:
-    from sqlalchemy.orm import Session
-
-    assert isinstance(s, Session)
+def _record(s: Session, job_id: int, outcomes: list[Outcome]) -> None:
     s.execute(
-        ImportResult.__table__.insert(),
+        insert(ImportResult),
         [
             {
                 "job_id": job_id,

@@ -3,18 +3,24 @@
 Everything that speaks sqlite-vec or FTS5 lives here, behind a handful of functions, so a
 PostgreSQL backend (pgvector, tsvector) can implement the same calls later.
 
-Vectors are stored twice, on purpose. The vec0 table holds a 1-bit-per-dimension copy
-partitioned by workspace: a KNN scan over 100,000 chunks reads 4.8 MB instead of 154 MB,
-which is what keeps search within its latency budget. ``chunk_vectors`` keeps each
-vector at float16, and the bit-level candidates are re-scored with it, which restores the
-ranking of exact float search (the benchmark measures the recall).
+Vectors are stored twice, on purpose. The vec0 table holds a 1-bit code per vector
+(SimHash: which side of each of 384 random hyperplanes it lies on), partitioned by
+workspace: a KNN scan over 100,000 chunks reads 4.8 MB of codes instead of 154 MB of
+floats and decrypts a few hundred cached pages instead of 38,000, which is what keeps
+search within its latency budget. ``chunk_vectors`` keeps each vector at float16, and the
+candidates the codes find are re-ranked by their true cosine similarity. What the codes
+cannot do is agree with exact float search on near-ties; tests/perf/kb_search.py measures
+how often the exact top 10 reaches the candidates (its recall) against a plain float vec0
+table.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from sqlalchemy import Connection
@@ -90,10 +96,27 @@ def write_fulltext(conn: Connection, chunks: Sequence[IndexedChunk]) -> None:
     )
 
 
+@cache
+def _hyperplanes(dimensions: int) -> np.ndarray:
+    """Fixed random hyperplanes (seeded, so every process draws the same ones)."""
+    rng = np.random.default_rng(0x5EED_0F_C0DE5)
+    return rng.standard_normal((dimensions, dimensions)).astype(np.float32)
+
+
+def bit_codes(vectors: np.ndarray) -> np.ndarray:
+    """One bit per random hyperplane: which side of it each vector lies on (SimHash).
+
+    The sign of each raw component would do poorly: a short question's vector is mostly
+    zeros, which all become the same bit. Random hyperplanes make the Hamming distance track
+    the angle between vectors instead.
+    """
+    return np.packbits((vectors @ _hyperplanes(vectors.shape[1])) > 0, axis=1)
+
+
 def write_vectors(
     conn: Connection, set_id: int, chunks: Sequence[IndexedChunk], vectors: np.ndarray
 ) -> None:
-    bits = np.packbits(vectors > 0, axis=1)
+    bits = bit_codes(vectors)
     halves = vectors.astype(np.float16)
     conn.exec_driver_sql(
         f"INSERT INTO {vector_table(set_id)}(rowid, workspace_id, status, embedding) "
@@ -125,7 +148,7 @@ def vector_candidates(
     query: np.ndarray,
     k: int,
     status: str | None,
-    oversample: int = 4,
+    oversample: int = 3,
 ) -> list[tuple[int, float]]:
     """The ``k`` nearest chunks as (chunk id, cosine similarity), best first.
 
@@ -134,7 +157,7 @@ def vector_candidates(
     """
     if not query.any():
         return []
-    bits = np.packbits(query > 0).tobytes()
+    bits = bit_codes(query.reshape(1, -1))[0].tobytes()
     where = "embedding MATCH vec_bit(?) AND k = ? AND workspace_id = ?"
     params: list[object] = [bits, k * oversample, workspace_id]
     if status is not None:
@@ -168,23 +191,100 @@ def query_terms(text: str) -> list[str]:
     return list(dict.fromkeys(kept))[:32]
 
 
+# Document frequencies change slowly; looking one up costs a scan of the term's doclist,
+# so they are remembered for a while. Approximate counts only steer which terms to drop.
+_DF_CACHE: dict[str, tuple[int, float]] = {}
+_DF_TTL_SECONDS = 600.0
+_DF_CACHE_SIZE = 50_000
+COMMON_SHARE = 0.05  # a term in more than 5% of chunks is dropped when rarer ones remain
+USELESS_SHARE = 0.3  # a term in more than 30% of chunks ranks nothing: no full-text side
+
+
+def _document_frequency(conn: Connection, term: str) -> int:
+    now = time.monotonic()
+    cached = _DF_CACHE.get(term)
+    if cached is not None and now - cached[1] < _DF_TTL_SECONDS:
+        return cached[0]
+    quoted = '"' + term.replace('"', "") + '"'
+    count = int(
+        conn.exec_driver_sql(
+            "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (quoted,)
+        ).scalar()
+        or 0
+    )
+    if len(_DF_CACHE) >= _DF_CACHE_SIZE:
+        _DF_CACHE.clear()
+    _DF_CACHE[term] = (count, now)
+    return count
+
+
+def _discriminating(conn: Connection, terms: Sequence[str]) -> list[str]:
+    """The terms worth ranking by. BM25 gives a word found in most chunks almost no weight,
+    but FTS5 still scores every chunk containing it: "git" in Git's documentation would
+    cost a scoring pass over nearly the whole index for nothing. Such terms are dropped."""
+    if not terms:
+        return []
+    total = int(conn.exec_driver_sql("SELECT max(id) FROM chunks").scalar() or 0)
+    if total < 2000:
+        return list(terms)
+    df = {t: _document_frequency(conn, t) for t in terms}
+    kept = [t for t in terms if 0 < df[t] <= COMMON_SHARE * total]
+    if kept:
+        return kept
+    rarest = min(terms, key=lambda t: df[t])
+    return [rarest] if 0 < df[rarest] <= USELESS_SHARE * total else []
+
+
 def text_candidates(
     conn: Connection, workspace_id: int, terms: Sequence[str], k: int, status: str | None
 ) -> list[tuple[int, float]]:
-    """The ``k`` best BM25 matches as (chunk id, score), best first (higher is better)."""
+    """The ``k`` best BM25 matches as (chunk id, score), best first (higher is better).
+
+    Most instances hold one busy workspace, so the fast path ranks the whole index and
+    keeps this workspace's rows. Should other workspaces crowd them out of the first
+    ``4 * k``, the query runs again restricted by the ``scope`` column, which is exact but
+    slower: ANDing with a term every chunk of the workspace carries is a long merge.
+    """
+    terms = _discriminating(conn, terms)
     if not terms:
         return []
     # Each term is quoted, so nothing a visitor types is read as FTS5 query syntax.
     words = " OR ".join('"' + t.replace('"', "") + '"' for t in terms)
+    match = f"{{title headings body}} : ({words})"
+    depth = 4 * k
+    # rank is bm25 with the column weights set in the migration (title 3, headings 2,
+    # body 1); ORDER BY rank with a LIMIT lets FTS5 keep only the best rows.
+    rows = conn.exec_driver_sql(
+        "SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
+        (match, depth),
+    ).fetchall()
+    kept = _in_scope(conn, [r[0] for r in rows], workspace_id, status)
+    found = [(int(r[0]), -float(r[1])) for r in rows if r[0] in kept]
+    if len(found) >= k or len(rows) < depth:
+        return found[:k]
     scope = f'scope : "w{workspace_id}"'
     if status is not None:
         scope += f' AND scope : "s{status}"'
-    match = f"{scope} AND {{title headings body}} : ({words})"
     rows = conn.exec_driver_sql(
-        # rank is bm25 with the column weights set in the migration (title 3, headings 2,
-        # body 1); ORDER BY rank with a LIMIT lets FTS5 keep only the best rows.
         "SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
-        (match, k),
+        (f"{scope} AND {match}", k),
     ).fetchall()
     # FTS5's bm25() is negative, lower meaning better; report it the usual way round.
     return [(int(r[0]), -float(r[1])) for r in rows]
+
+
+def _in_scope(
+    conn: Connection, ids: Sequence[int], workspace_id: int, status: str | None
+) -> set[int]:
+    if not ids:
+        return set()
+    marks = ",".join("?" * len(ids))
+    sql = f"SELECT c.id FROM chunks c WHERE c.id IN ({marks}) AND c.workspace_id = ?"
+    params: list[object] = [*ids, workspace_id]
+    if status is not None:
+        sql = (
+            f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id "
+            f"WHERE c.id IN ({marks}) AND c.workspace_id = ? AND a.status = ?"
+        )
+        params.append(status)
+    return {r[0] for r in conn.exec_driver_sql(sql, tuple(params))}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from chatmina import clock
@@ -142,40 +142,11 @@ def prepare(vectors: Vectors, items: Sequence[ArticleInput]) -> list[Prepared]:
     return prepared
 
 
-def _write_chunks(s: Session, vectors: Vectors, article: Article, p: Prepared) -> None:
-    conn = s.connection()
-    s.execute(delete(Chunk).where(Chunk.article_id == article.id))  # triggers clear the indexes
-    if not p.chunks:
-        return
-    rows = [
-        {
-            "workspace_id": article.workspace_id,
-            "article_id": article.id,
-            "position": i,
-            "heading_path": h,
-            "start_offset": start,
-            "end_offset": end,
-            "text": t,
-        }
-        for i, (start, end, h, t) in enumerate(p.chunks)
-    ]
-    s.execute(Chunk.__table__.insert(), rows)
-    ids = s.scalars(
-        select(Chunk.id).where(Chunk.article_id == article.id).order_by(Chunk.position)
-    ).all()
-    indexed = [
-        index.IndexedChunk(i, article.workspace_id, article.status, article.title, h, t)
-        for i, (_, _, h, t) in zip(ids, p.chunks, strict=True)
-    ]
-    index.write_fulltext(conn, indexed)
-    index.write_vectors(conn, vectors.active.set_id, indexed, p.vectors)
-
-
 def _write_tags(s: Session, article: Article, tags: Sequence[str]) -> None:
     s.execute(delete(ArticleTag).where(ArticleTag.article_id == article.id))
     if tags:
         s.execute(
-            ArticleTag.__table__.insert(),
+            insert(ArticleTag),
             [
                 {"article_id": article.id, "tag": t, "workspace_id": article.workspace_id}
                 for t in tags
@@ -195,40 +166,104 @@ def _rescope(s: Session, vectors: Vectors, article: Article) -> None:
         index.set_status(s.connection(), vectors.set_ids(), indexed)
 
 
-def save_prepared(
-    s: Session,
-    vectors: Vectors,
-    workspace_id: int,
-    p: Prepared,
-    *,
-    article: Article | None = None,
-    origin: str | None = None,
-) -> Article:
-    """Insert or replace one article and everything derived from it, inside ``s``'s transaction."""
+@dataclass
+class Pending:
+    """One prepared article to write: a new one (``article_id`` None) or a replacement."""
+
+    prepared: Prepared
+    article_id: int | None = None
+    origin: str | None = None
+
+
+def save_batch(
+    s: Session, vectors: Vectors, workspace_id: int, batch: Sequence[Pending]
+) -> list[int]:
+    """Insert or replace articles and everything derived from them in ``s``'s transaction.
+
+    Bulk statements, not the ORM row by row: this is the ingest hot path. Ids are taken as
+    max(id) + 1 because ``s`` holds the write lock (BEGIN IMMEDIATE), so no other writer can
+    take them, and knowing them up front spares a read-back of every inserted row.
+    """
     now = clock.now()
-    data = p.data
-    if article is None:
-        article = Article(
-            workspace_id=workspace_id,
-            title=data.title,
-            body=data.body,
-            source_url=data.source_url,
-            status=data.status,
-            origin=origin,
-            content_hash=p.digest,
-            created_at=now,
-            updated_at=now,
+    replaced = [p.article_id for p in batch if p.article_id is not None]
+    if replaced:
+        # Old chunks go first; their triggers remove the full-text rows and vectors.
+        s.execute(delete(Chunk).where(Chunk.article_id.in_(replaced)))
+        s.execute(delete(ArticleTag).where(ArticleTag.article_id.in_(replaced)))
+    next_article = (s.scalar(select(func.max(Article.id))) or 0) + 1
+    ids: list[int] = []
+    new_rows: list[dict[str, object]] = []
+    for p in batch:
+        data = p.prepared.data
+        if p.article_id is None:
+            ids.append(next_article)
+            new_rows.append(
+                {
+                    "id": next_article,
+                    "workspace_id": workspace_id,
+                    "title": data.title,
+                    "body": data.body,
+                    "source_url": data.source_url,
+                    "status": data.status,
+                    "origin": p.origin,
+                    "content_hash": p.prepared.digest,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            next_article += 1
+        else:
+            ids.append(p.article_id)
+            s.execute(
+                update(Article)
+                .where(Article.id == p.article_id)
+                .values(
+                    title=data.title,
+                    body=data.body,
+                    source_url=data.source_url,
+                    status=data.status,
+                    content_hash=p.prepared.digest,
+                    updated_at=now,
+                )
+            )
+    if new_rows:
+        s.execute(insert(Article), new_rows)
+    tag_rows = [
+        {"article_id": article_id, "tag": tag, "workspace_id": workspace_id}
+        for article_id, p in zip(ids, batch, strict=True)
+        for tag in p.prepared.data.tags
+    ]
+    if tag_rows:
+        s.execute(insert(ArticleTag), tag_rows)
+
+    next_chunk = (s.scalar(select(func.max(Chunk.id))) or 0) + 1
+    chunk_rows: list[tuple[object, ...]] = []
+    indexed: list[index.IndexedChunk] = []
+    matrices = []
+    for article_id, p in zip(ids, batch, strict=True):
+        data = p.prepared.data
+        for position, (start, end, headings, text) in enumerate(p.prepared.chunks):
+            chunk_rows.append(
+                (next_chunk, workspace_id, article_id, position, headings, start, end, text)
+            )
+            indexed.append(
+                index.IndexedChunk(
+                    next_chunk, workspace_id, data.status, data.title, headings, text
+                )
+            )
+            next_chunk += 1
+        if p.prepared.chunks:
+            matrices.append(p.prepared.vectors)
+    if chunk_rows:
+        conn = s.connection()
+        conn.exec_driver_sql(
+            "INSERT INTO chunks(id, workspace_id, article_id, position, heading_path, "
+            "start_offset, end_offset, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            chunk_rows,
         )
-        s.add(article)
-        s.flush()
-    else:
-        article.title, article.body = data.title, data.body
-        article.source_url, article.status = data.source_url, data.status
-        article.content_hash, article.updated_at = p.digest, now
-        s.flush()
-    _write_tags(s, article, data.tags)
-    _write_chunks(s, vectors, article, p)
-    return article
+        index.write_fulltext(conn, indexed)
+        index.write_vectors(conn, vectors.active.set_id, indexed, np.vstack(matrices))
+    return ids
 
 
 # -- articles -------------------------------------------------------------------------------
@@ -246,7 +281,8 @@ def create_article(
 ) -> Article:
     [p] = prepare(vectors, [clean_article(data)])
     with db.write() as s:
-        return save_prepared(s, vectors, workspace_id, p)
+        [article_id] = save_batch(s, vectors, workspace_id, [Pending(p)])
+        return _article(s, workspace_id, article_id)
 
 
 def update_article(
@@ -262,7 +298,9 @@ def update_article(
     with db.write() as s:
         article = _article(s, workspace_id, article_id)
         if prepared is not None:
-            return save_prepared(s, vectors, workspace_id, prepared, article=article)
+            save_batch(s, vectors, workspace_id, [Pending(prepared, article.id, article.origin)])
+            s.refresh(article)
+            return article
         status_changed = article.status != data.status
         article.source_url, article.status = data.source_url, data.status
         article.content_hash, article.updated_at = content_hash(data), clock.now()
@@ -458,7 +496,7 @@ def search(
         raise UserError("limit is between 1 and 50.", "limit")
     wanted_tags = clean_tags(tags)
     # Filtering by tag happens after ranking, so ask each side for more.
-    depth = max(limit * 2, 30) * (4 if wanted_tags else 1)
+    depth = max(limit * 2, 20) * (4 if wanted_tags else 1)
     terms = index.query_terms(query)
     qvec = vectors.active.embed([query])[0] if mode != "text" else None
     with db.engine.connect() as conn:
@@ -492,13 +530,10 @@ def search(
 
 
 def _load_hits(
-    conn: object, workspace_id: int, order: list[int], tags: Sequence[str], limit: int
+    conn: Connection, workspace_id: int, order: list[int], tags: Sequence[str], limit: int
 ) -> list[Hit]:
     if not order:
         return []
-    from sqlalchemy import Connection
-
-    assert isinstance(conn, Connection)
     marks = ",".join("?" * len(order))
     rows = conn.exec_driver_sql(
         "SELECT c.id, c.article_id, c.heading_path, c.text, c.start_offset, c.end_offset, "

@@ -55,7 +55,9 @@ class Kb:
 
     def add(self, workspace_id: int, title: str, body: str, **kw: Any) -> int:
         data = service.ArticleInput(title=title, body=body, **kw)
-        return service.create_article(self.services.db, self.services.vectors, workspace_id, data).id
+        return service.create_article(
+            self.services.db, self.services.vectors, workspace_id, data
+        ).id
 
     def search(self, workspace_id: int, q: str, **kw: Any) -> list[service.Hit]:
         return service.search(self.services.db, self.services.vectors, workspace_id, q, **kw)
@@ -70,7 +72,13 @@ def kb(services: Services, personas: Personas) -> Kb:
     return Kb(
         services,
         personas,
-        add(personas.a_id, "Refunds", REFUNDS, tags=("billing",), source_url="https://help.acme.test/refunds"),
+        add(
+            personas.a_id,
+            "Refunds",
+            REFUNDS,
+            tags=("billing",),
+            source_url="https://help.acme.test/refunds",
+        ),
         add(personas.a_id, "Shipping", SHIPPING, tags=("orders",)),
         add(personas.a_id, "Resetting your password", PASSWORD_RESET, status="draft"),
         add(personas.b_id, "Bravo secret plan", "# Plan\n\nThe launch code word is pineapple."),

@@ -18,14 +18,29 @@ def api(client: Any, kb: Kb) -> Any:
 
 
 def test_create_read_update_delete_an_article(api: Any, kb: Kb) -> None:
-    created = api.post("/api/v1/articles", json={"title": "Gift cards", "body": "# Gift cards\n\nThey never expire.", "tags": ["Billing"]})
+    created = api.post(
+        "/api/v1/articles",
+        json={
+            "title": "Gift cards",
+            "body": "# Gift cards\n\nThey never expire.",
+            "tags": ["Billing"],
+        },
+    )
     assert created.status_code == 201, created.text
     article = created.json()
-    assert article["tags"] == ["billing"] and article["status"] == "published" and article["chunks"] >= 1
+    assert (
+        article["tags"] == ["billing"]
+        and article["status"] == "published"
+        and article["chunks"] >= 1
+    )
     got = api.get(f"/api/v1/articles/{article['id']}").json()
     assert got["body"].startswith("# Gift cards")
     patched = api.patch(f"/api/v1/articles/{article['id']}", json={"status": "draft"}).json()
-    assert patched["status"] == "draft" and patched["title"] == "Gift cards" and patched["tags"] == ["billing"]
+    assert (
+        patched["status"] == "draft"
+        and patched["title"] == "Gift cards"
+        and patched["tags"] == ["billing"]
+    )
     assert api.delete(f"/api/v1/articles/{article['id']}").status_code == 204
     assert_problem(api.get(f"/api/v1/articles/{article['id']}"), 404)
     assert_consistent(kb.services)
@@ -34,7 +49,9 @@ def test_create_read_update_delete_an_article(api: Any, kb: Kb) -> None:
 def test_listing_searches_filters_and_paginates(api: Any, kb: Kb) -> None:
     body = api.get("/api/v1/articles", params={"per_page": 2}).json()
     assert body["total"] == 3 and len(body["items"]) == 2 and body["page"] == 1
-    assert [a["title"] for a in api.get("/api/v1/articles", params={"q": "refund"}).json()["items"]] == ["Refunds"]
+    assert [
+        a["title"] for a in api.get("/api/v1/articles", params={"q": "refund"}).json()["items"]
+    ] == ["Refunds"]
     drafts = api.get("/api/v1/articles", params={"status": "draft"}).json()["items"]
     assert [a["title"] for a in drafts] == ["Resetting your password"]
 
@@ -49,7 +66,10 @@ def test_search_returns_ranked_chunks_with_both_scores_and_citations(api: Any) -
 
 
 def test_import_files_through_the_api_and_poll_the_job(api: Any, kb: Kb) -> None:
-    files = [("files", ("returns.md", b"# Returns\n\nPrint the label.", "text/markdown")), ("files", ("empty.txt", b"", "text/plain"))]
+    files = [
+        ("files", ("returns.md", b"# Returns\n\nPrint the label.", "text/markdown")),
+        ("files", ("empty.txt", b"", "text/plain")),
+    ]
     started = api.post("/api/v1/imports", files=files)
     assert started.status_code == 202, started.text
     job_id = started.json()["id"]
@@ -58,7 +78,10 @@ def test_import_files_through_the_api_and_poll_the_job(api: Any, kb: Kb) -> None
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert job["status"] == "finished" and job["imported"] == 1 and job["failed"] == 1
-    assert {r["name"]: r["outcome"] for r in job["results"]} == {"returns.md": "imported", "empty.txt": "failed"}
+    assert {r["name"]: r["outcome"] for r in job["results"]} == {
+        "returns.md": "imported",
+        "empty.txt": "failed",
+    }
 
 
 @pytest.mark.parametrize(
@@ -67,7 +90,12 @@ def test_import_files_through_the_api_and_poll_the_job(api: Any, kb: Kb) -> None
         ("post", "/api/v1/articles", {"title": "", "body": "x"}, 400),
         ("post", "/api/v1/articles", {"title": "x"}, 400),
         ("post", "/api/v1/articles", {"title": "x", "body": "y", "status": "archived"}, 400),
-        ("post", "/api/v1/articles", {"title": "x", "body": "y", "source_url": "javascript:alert(1)"}, 400),
+        (
+            "post",
+            "/api/v1/articles",
+            {"title": "x", "body": "y", "source_url": "javascript:alert(1)"},
+            400,
+        ),
         ("post", "/api/v1/articles", {"title": "x", "body": "y", "tags": ["ok", "<bad>"]}, 400),
         ("post", "/api/v1/articles", {"title": "x", "body": "y", "unknown": 1}, 400),
         ("post", "/api/v1/articles", "not json", 400),
@@ -89,7 +117,9 @@ def test_bad_api_input_gets_problem_json_and_changes_nothing(
     before = counts(kb.services)
     url = path.format(refunds=kb.refunds)
     if isinstance(payload, str):
-        response = api.request(method, url, content=payload, headers={"content-type": "application/json"})
+        response = api.request(
+            method, url, content=payload, headers={"content-type": "application/json"}
+        )
     elif method == "post" and "imports" in url:
         response = api.post(url, files={"other": ("x.md", b"# x")})
     else:
@@ -103,16 +133,26 @@ def test_the_api_needs_a_key_and_never_shows_another_workspace(client: Any, kb: 
     other = bearer(kb.personas.b_key)
     assert_problem(client.get(f"/api/v1/articles/{kb.refunds}", headers=other), 404)
     assert_problem(client.delete(f"/api/v1/articles/{kb.refunds}", headers=other), 404)
-    assert_problem(client.patch(f"/api/v1/articles/{kb.refunds}", json={"title": "Mine"}, headers=other), 404)
+    assert_problem(
+        client.patch(f"/api/v1/articles/{kb.refunds}", json={"title": "Mine"}, headers=other), 404
+    )
     listed = client.get("/api/v1/articles", headers=other).json()
     assert [a["title"] for a in listed["items"]] == ["Bravo secret plan"]
-    found = client.get("/api/v1/search", params={"q": "refund", "status": "any"}, headers=other).json()
+    found = client.get(
+        "/api/v1/search", params={"q": "refund", "status": "any"}, headers=other
+    ).json()
     assert all(h["title"] == "Bravo secret plan" for h in found)
     assert counts(kb.services, kb.personas.a_id)["articles"] == 3
 
 
 def test_the_knowledge_api_is_in_the_openapi_document(client: Any) -> None:
     paths = client.get("/schema/openapi.json").json()["paths"]
-    for path in ("/api/v1/articles", "/api/v1/articles/{article_id}", "/api/v1/search", "/api/v1/imports", "/api/v1/imports/{job_id}"):
+    for path in (
+        "/api/v1/articles",
+        "/api/v1/articles/{article_id}",
+        "/api/v1/search",
+        "/api/v1/imports",
+        "/api/v1/imports/{job_id}",
+    ):
         assert path in paths, path
     assert set(paths["/api/v1/articles/{article_id}"]) >= {"get", "patch", "delete"}

@@ -19,7 +19,9 @@ def _help_center(tmp_path: Path) -> Path:
     (root / "shipping.txt").write_text("We ship to every EU country in two to four days.\n")
     (root / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
     (root / ".hidden.md").write_text("# Hidden\n\nNot imported.")
-    (root / "notes.xyz").write_text("ignored: unsupported files inside a directory are not picked up")
+    (root / "notes.xyz").write_text(
+        "ignored: unsupported files inside a directory are not picked up"
+    )
     return root
 
 
@@ -48,7 +50,14 @@ def test_bad_cli_input_is_one_line_and_imports_nothing(
 ) -> None:
     root = _help_center(tmp_path)
     services.db.checkpoint()
-    missing = chatmina(settings.data_path, "kb", "import", "--workspace", personas.a_slug, str(tmp_path / "nope.md"))
+    missing = chatmina(
+        settings.data_path,
+        "kb",
+        "import",
+        "--workspace",
+        personas.a_slug,
+        str(tmp_path / "nope.md"),
+    )
     assert missing.returncode == 2 and "no such file or directory" in missing.stderr
     unknown = chatmina(settings.data_path, "kb", "import", "--workspace", "no-such-ws", str(root))
     assert_one_line_error(unknown, "no-such-ws")

@@ -23,16 +23,32 @@ def fake() -> Iterator[FakeOpenAI]:
 
 def _openai(fake: FakeOpenAI) -> embedders.Embedder:
     return embedders.from_config(
-        {"kind": "openai", "base_url": fake.base_url, "api_key": "sk-test", "model": "text-embedding-3-small", "dimensions": 64}
+        {
+            "kind": "openai",
+            "base_url": fake.base_url,
+            "api_key": "sk-test",
+            "model": "text-embedding-3-small",
+            "dimensions": 64,
+        }
     )
 
 
 def _tables(kb: Kb) -> set[str]:
     with kb.services.db.engine.connect() as conn:
-        return {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE name LIKE 'chunk_vec_%' AND type = 'table'"))}
+        return {
+            r[0]
+            for r in conn.execute(
+                text(
+                    "SELECT name FROM sqlite_master "
+                    "WHERE name LIKE 'chunk_vec_%' AND type = 'table'"
+                )
+            )
+        }
 
 
-def test_switching_embedder_rebuilds_in_the_background_and_then_switches(kb: Kb, fake: FakeOpenAI) -> None:
+def test_switching_embedder_rebuilds_in_the_background_and_then_switches(
+    kb: Kb, fake: FakeOpenAI
+) -> None:
     db, keys = kb.services.db, kb.services.keys
     old_set = kb.services.vectors.active.set_id
     vectors = embedding_sets.prepare(db, keys, _openai(fake))
@@ -41,7 +57,12 @@ def test_switching_embedder_rebuilds_in_the_background_and_then_switches(kb: Kb,
 
     # While building: search answers from the old vectors, and new articles still land whole.
     assert service.search(db, vectors, kb.personas.a_id, "refund request")[0].title == "Refunds"
-    service.create_article(db, vectors, kb.personas.a_id, service.ArticleInput("Late", "# Late\n\nWritten during the rebuild."))
+    service.create_article(
+        db,
+        vectors,
+        kb.personas.a_id,
+        service.ArticleInput("Late", "# Late\n\nWritten during the rebuild."),
+    )
     assert embedding_sets.reembed_step(db, vectors, batch=2)
     progress = embedding_sets.progress(db, vectors)
     assert progress is not None and 0 < progress.done < progress.total
@@ -50,17 +71,26 @@ def test_switching_embedder_rebuilds_in_the_background_and_then_switches(kb: Kb,
 
     assert vectors.building is None and vectors.active.set_id == new_set
     assert embedding_sets.progress(db, vectors) is None
-    assert index.vector_table(old_set) not in _tables(kb) and index.vector_table(new_set) in _tables(kb)
+    assert index.vector_table(old_set) not in _tables(kb) and index.vector_table(
+        new_set
+    ) in _tables(kb)
     with db.read() as s:
-        assert {r.id: r.status for r in s.query(EmbeddingSet)} == {old_set: "retired", new_set: "active"}
+        assert {r.id: r.status for r in s.query(EmbeddingSet)} == {
+            old_set: "retired",
+            new_set: "active",
+        }
     kb.services.vectors = vectors
     assert_consistent(kb.services)
-    hits = service.search(db, vectors, kb.personas.a_id, "Written during the rebuild", mode="vector", status=None)
+    hits = service.search(
+        db, vectors, kb.personas.a_id, "Written during the rebuild", mode="vector", status=None
+    )
     assert hits and hits[0].similarity is not None
     assert any(r.path == "/v1/embeddings" for r in fake.requests)
 
 
-def test_a_restart_resumes_the_same_build_and_switching_back_cancels_it(kb: Kb, fake: FakeOpenAI) -> None:
+def test_a_restart_resumes_the_same_build_and_switching_back_cancels_it(
+    kb: Kb, fake: FakeOpenAI
+) -> None:
     db, keys = kb.services.db, kb.services.keys
     first = embedding_sets.prepare(db, keys, _openai(fake))
     assert first.building is not None
@@ -79,7 +109,9 @@ def test_the_stored_embedder_config_is_encrypted(kb: Kb, fake: FakeOpenAI) -> No
     assert stored and all("sk-test" not in c and "text-embedding" not in c for c in stored)
 
 
-def test_an_unreachable_new_provider_leaves_search_on_the_old_vectors(kb: Kb, fake: FakeOpenAI) -> None:
+def test_an_unreachable_new_provider_leaves_search_on_the_old_vectors(
+    kb: Kb, fake: FakeOpenAI
+) -> None:
     db, keys = kb.services.db, kb.services.keys
     vectors = embedding_sets.prepare(db, keys, _openai(fake))
     fake.stop()

@@ -12,7 +12,9 @@ from tests.knowledge.conftest import Kb, assert_consistent, counts
 
 def _run(kb: Kb, files: list[tuple[str, bytes]], **kw: object) -> list[imports.Outcome]:
     sources = [s for name, data in files for s in extract(name, data, ImportLimits())]
-    return imports.import_sources(kb.services.db, kb.services.vectors, kb.personas.a_id, sources, **kw)  # type: ignore[arg-type]
+    return imports.import_sources(
+        kb.services.db, kb.services.vectors, kb.personas.a_id, sources, **kw
+    )  # type: ignore[arg-type]
 
 
 def _zip(members: dict[str, bytes]) -> bytes:
@@ -24,19 +26,31 @@ def _zip(members: dict[str, bytes]) -> bytes:
 
 
 GUIDE = b"# Returns guide\n\nPack the item in its box and print the label from your account.\n"
-FAQ = b"question,answer\nDo you ship abroad?,Yes: to every EU country.\nCan I pay by invoice?,Only business customers can.\n"
+FAQ = (
+    b"question,answer\n"
+    b"Do you ship abroad?,Yes: to every EU country.\n"
+    b"Can I pay by invoice?,Only business customers can.\n"
+)
 
 
 def test_importing_the_same_files_twice_changes_nothing(kb: Kb) -> None:
     first = _run(kb, [("returns.md", GUIDE), ("faq.csv", FAQ)])
     assert [o.outcome for o in first] == ["imported", "imported", "imported"]
     snapshot = counts(kb.services)
-    chunk_ids = {c.id for o in first for c in service.chunks_of(kb.services.db, kb.personas.a_id, o.article_id or 0)}
+    chunk_ids = {
+        c.id
+        for o in first
+        for c in service.chunks_of(kb.services.db, kb.personas.a_id, o.article_id or 0)
+    }
     second = _run(kb, [("returns.md", GUIDE), ("faq.csv", FAQ)])
     assert [o.outcome for o in second] == ["skipped"] * 3
     assert all("Unchanged" in o.reason for o in second)
     assert counts(kb.services) == snapshot
-    assert chunk_ids == {c.id for o in second for c in service.chunks_of(kb.services.db, kb.personas.a_id, o.article_id or 0)}
+    assert chunk_ids == {
+        c.id
+        for o in second
+        for c in service.chunks_of(kb.services.db, kb.personas.a_id, o.article_id or 0)
+    }
 
 
 def test_changed_content_is_re_chunked_in_place(kb: Kb) -> None:
@@ -51,12 +65,19 @@ def test_changed_content_is_re_chunked_in_place(kb: Kb) -> None:
 def test_reimport_keeps_an_article_the_admin_unpublished_as_a_draft(kb: Kb) -> None:
     [first] = _run(kb, [("returns.md", GUIDE)])
     assert first.article_id is not None
-    article, tags = service.get_article(kb.services.db, kb.personas.a_id, first.article_id)
-    service.update_article(kb.services.db, kb.services.vectors, kb.personas.a_id, article.id,
-                           service.ArticleInput(article.title, article.body, status="draft"))
+    article, _tags = service.get_article(kb.services.db, kb.personas.a_id, first.article_id)
+    service.update_article(
+        kb.services.db,
+        kb.services.vectors,
+        kb.personas.a_id,
+        article.id,
+        service.ArticleInput(article.title, article.body, status="draft"),
+    )
     [second] = _run(kb, [("returns.md", GUIDE + b"\nNew paragraph.\n")])
     assert second.outcome == "updated"
-    assert service.get_article(kb.services.db, kb.personas.a_id, first.article_id)[0].status == "draft"
+    assert (
+        service.get_article(kb.services.db, kb.personas.a_id, first.article_id)[0].status == "draft"
+    )
 
 
 def test_a_bad_file_is_reported_and_the_others_are_imported(kb: Kb) -> None:
@@ -65,7 +86,16 @@ def test_a_bad_file_is_reported_and_the_others_are_imported(kb: Kb) -> None:
         ("empty.txt", b""),
         ("binary.txt", bytes(range(256)) * 40),
         ("notes.exe", b"MZ\x90\x00"),
-        ("help.zip", _zip({"a.md": b"# A\n\nAlpha article.", "../../evil.md": b"# Evil", "b.txt": b"Beta text."})),
+        (
+            "help.zip",
+            _zip(
+                {
+                    "a.md": b"# A\n\nAlpha article.",
+                    "../../evil.md": b"# Evil",
+                    "b.txt": b"Beta text.",
+                }
+            ),
+        ),
     ]
     outcomes = _run(kb, files)
     by_name = {o.name: o for o in outcomes}
@@ -91,7 +121,10 @@ def test_a_job_counts_every_outcome_and_keeps_each_result(kb: Kb) -> None:
     imports.finish_job(db, job_id)
     job, results = imports.get_job(db, ws, job_id)
     assert (job.status, job.done, job.imported, job.failed) == ("finished", 2, 1, 1)
-    assert [(r.name, r.outcome) for r in results] == [("good.md", "imported"), ("empty.md", "failed")]
+    assert [(r.name, r.outcome) for r in results] == [
+        ("good.md", "imported"),
+        ("empty.md", "failed"),
+    ]
     state = imports.job_state(job, results)
     assert state["total"] == 2 and state["results"][1]["reason"]  # type: ignore[index]
 

@@ -44,14 +44,24 @@ def test_preview_renders_markdown_safely_without_saving(alice: Any, kb: Kb) -> N
 
 
 def test_creating_editing_and_deleting_an_article(alice: Any, kb: Kb) -> None:
-    created = alice.submit(url(kb, "/new"), {"title": "Warranty", "body": "# Warranty\n\nTwo years.", "tags": "legal, Warranty", "published": "1"})
+    created = alice.submit(
+        url(kb, "/new"),
+        {
+            "title": "Warranty",
+            "body": "# Warranty\n\nTwo years.",
+            "tags": "legal, Warranty",
+            "published": "1",
+        },
+    )
     assert created.status_code == 303
     article_id = int(created.headers["location"].rsplit("/", 1)[1])
     article, tags = service.get_article(kb.services.db, kb.personas.a_id, article_id)
     assert (article.title, article.status, tags) == ("Warranty", "published", ["legal", "warranty"])
     page = page_text(alice.get(url(kb, f"/{article_id}")))
-    assert "Two years." in page and "Warranty" in page and "characters 0–" in page
-    edited = alice.submit(url(kb, f"/{article_id}"), {"title": "Warranty", "body": "# Warranty\n\nThree years now."})
+    assert "Two years." in page and "Warranty" in page and "characters 0–" in page  # noqa: RUF001
+    edited = alice.submit(
+        url(kb, f"/{article_id}"), {"title": "Warranty", "body": "# Warranty\n\nThree years now."}
+    )
     assert edited.status_code == 303
     assert service.get_article(kb.services.db, kb.personas.a_id, article_id)[0].status == "draft"
     assert alice.submit(url(kb, f"/{article_id}/delete")).status_code == 303
@@ -85,7 +95,12 @@ def test_uploading_files_runs_an_import_job_with_per_file_results(alice: Any, kb
         ("files", ("returns.md", b"# Returns\n\nPrint the return label.", "text/markdown")),
         ("files", ("broken.pdf", b"%PDF-1.7 garbage", "application/pdf")),
     ]
-    response = alice.post(url(kb, "/import/files"), data={"_csrf_token": alice.csrf(), "publish": "1"}, files=files, follow_redirects=False)
+    response = alice.post(
+        url(kb, "/import/files"),
+        data={"_csrf_token": alice.csrf(), "publish": "1"},
+        files=files,
+        follow_redirects=False,
+    )
     assert response.status_code == 303, response.text
     job_url = response.headers["location"]
     job_id = int(job_url.rsplit("/", 1)[1])
@@ -98,12 +113,20 @@ def test_uploading_files_runs_an_import_job_with_per_file_results(alice: Any, kb
     events = alice.get(job_url + "/events")
     assert events.headers["content-type"].startswith("text/event-stream")
     data = [json.loads(line[5:]) for line in events.text.splitlines() if line.startswith("data:")]
-    assert data[-1]["status"] == "finished" and data[-1]["imported"] == 1 and data[-1]["failed"] == 1
+    assert (
+        data[-1]["status"] == "finished" and data[-1]["imported"] == 1 and data[-1]["failed"] == 1
+    )
 
 
 def test_an_upload_without_files_or_csrf_changes_nothing(alice: Any, kb: Kb) -> None:
     before = counts(kb.services)
-    empty = assert_not_500(alice.post(url(kb, "/import/files"), data={"_csrf_token": alice.csrf()}, files={"other": ("a.md", b"# a")}))
+    empty = assert_not_500(
+        alice.post(
+            url(kb, "/import/files"),
+            data={"_csrf_token": alice.csrf()},
+            files={"other": ("a.md", b"# a")},
+        )
+    )
     assert empty.status_code == 400 and "Choose one or more files" in page_text(empty)
     forged = assert_not_500(alice.post(url(kb, "/import/files"), files={"files": ("a.md", b"# a")}))
     assert forged.status_code == 403
@@ -132,9 +155,16 @@ def test_a_url_resolving_to_a_private_address_is_a_failed_result(alice: Any, kb:
 
 def test_the_test_search_page_explains_each_match(alice: Any, kb: Kb) -> None:
     page = page_text(alice.get(url(kb, "/search"), params={"q": "how do I request a refund?"}))
-    assert "Refunds" in page and "Fused score" in page and "Words (BM25)" in page and "Meaning (vectors)" in page
+    assert (
+        "Refunds" in page
+        and "Fused score" in page
+        and "Words (BM25)" in page
+        and "Meaning (vectors)" in page
+    )
     assert "request, refund" in page or "refund, request" in page
-    drafts = page_text(alice.get(url(kb, "/search"), params={"q": "forgot password", "status": "draft"}))
+    drafts = page_text(
+        alice.get(url(kb, "/search"), params={"q": "forgot password", "status": "draft"})
+    )
     assert "Resetting your password" in drafts
     bad = alice.get(url(kb, "/search"), params={"q": "x", "mode": "magic"})
     assert bad.status_code == 400 and field_error(bad, "mode")
@@ -146,8 +176,12 @@ def test_an_agent_can_read_and_search_but_not_change_knowledge(client: Any, kb: 
     assert client.get(url(kb, f"/{kb.refunds}")).status_code == 200
     assert client.get(url(kb, "/search"), params={"q": "refund"}).status_code == 200
     before = counts(kb.services)
-    for path, data in [("/new", {"title": "x", "body": "y"}), (f"/{kb.refunds}", {"title": "x", "body": "y"}),
-                       (f"/{kb.refunds}/delete", {}), ("/import/url", {"url": "https://example.com"})]:
+    for path, data in [
+        ("/new", {"title": "x", "body": "y"}),
+        (f"/{kb.refunds}", {"title": "x", "body": "y"}),
+        (f"/{kb.refunds}/delete", {}),
+        ("/import/url", {"url": "https://example.com"}),
+    ]:
         assert assert_not_500(client.submit(url(kb, path), data)).status_code == 403
     assert client.get(url(kb, "/new")).status_code == 403
     assert client.get(url(kb, "/import")).status_code == 403
@@ -160,8 +194,12 @@ def test_a_stranger_gets_404_for_every_knowledge_page_and_action(client: Any, kb
     for path in ["", "/new", f"/{kb.refunds}", "/search?q=refund", "/import"]:
         response = assert_not_500(client.get(url(kb, path)))
         assert response.status_code == 404 and "Refunds" not in response.text
-    for path, data in [("/new", {"title": "x", "body": "y"}), (f"/{kb.refunds}", {"title": "x", "body": "y"}),
-                       (f"/{kb.refunds}/delete", {}), ("/import/url", {"url": "https://example.com"})]:
+    for path, data in [
+        ("/new", {"title": "x", "body": "y"}),
+        (f"/{kb.refunds}", {"title": "x", "body": "y"}),
+        (f"/{kb.refunds}/delete", {}),
+        ("/import/url", {"url": "https://example.com"}),
+    ]:
         assert assert_not_500(client.submit(url(kb, path), data)).status_code == 404
     # An id of A's, reached through Charlie's own workspace B.
     b = f"/w/{kb.personas.b_slug}/knowledge"

@@ -47,7 +47,9 @@ def test_text_and_vector_modes_use_one_side_only(kb: Kb) -> None:
 
 
 def test_drafts_are_not_searched_unless_asked_for(kb: Kb) -> None:
-    assert all(h.title != "Resetting your password" for h in kb.search(kb.personas.a_id, "forgot password"))
+    assert all(
+        h.title != "Resetting your password" for h in kb.search(kb.personas.a_id, "forgot password")
+    )
     drafts = kb.search(kb.personas.a_id, "forgot password", status="draft")
     assert [h.title for h in drafts] == ["Resetting your password"]
     everything = kb.search(kb.personas.a_id, "forgot password", status=None)
@@ -99,12 +101,16 @@ def test_editing_the_text_replaces_every_chunk_and_its_index_rows(kb: Kb) -> Non
         kb.services.vectors,
         kb.personas.a_id,
         kb.shipping,
-        service.ArticleInput("Shipping", "# Shipping\n\nWe now ship worldwide by sea freight.", tags=("orders",)),
+        service.ArticleInput(
+            "Shipping", "# Shipping\n\nWe now ship worldwide by sea freight.", tags=("orders",)
+        ),
     )
     after = {c.id for c in service.chunks_of(kb.services.db, kb.personas.a_id, kb.shipping)}
     assert before.isdisjoint(after)
     assert kb.search(kb.personas.a_id, "sea freight")[0].title == "Shipping"
-    assert all("Express" not in h.text for h in kb.search(kb.personas.a_id, "express delivery noon"))
+    assert all(
+        "Express" not in h.text for h in kb.search(kb.personas.a_id, "express delivery noon")
+    )
     assert_consistent(kb.services)
 
 
@@ -115,11 +121,20 @@ def test_publishing_a_draft_rescopes_it_without_re_embedding(kb: Kb) -> None:
         kb.services.vectors,
         kb.personas.a_id,
         kb.reset_draft,
-        service.ArticleInput("Resetting your password", service.get_article(kb.services.db, kb.personas.a_id, kb.reset_draft)[0].body, status="published"),
+        service.ArticleInput(
+            "Resetting your password",
+            service.get_article(kb.services.db, kb.personas.a_id, kb.reset_draft)[0].body,
+            status="published",
+        ),
     )
-    assert [c.id for c in service.chunks_of(kb.services.db, kb.personas.a_id, kb.reset_draft)] == before
+    assert [
+        c.id for c in service.chunks_of(kb.services.db, kb.personas.a_id, kb.reset_draft)
+    ] == before
     for mode in ("text", "vector"):
-        assert kb.search(kb.personas.a_id, "forgot password link", mode=mode)[0].title == "Resetting your password"
+        assert (
+            kb.search(kb.personas.a_id, "forgot password link", mode=mode)[0].title
+            == "Resetting your password"
+        )
     assert_consistent(kb.services)
 
 
@@ -133,7 +148,12 @@ def test_deleting_an_article_removes_it_from_both_indexes(kb: Kb) -> None:
 def test_deleting_a_workspace_leaves_nothing_searchable_behind(kb: Kb) -> None:
     accounts.delete_workspace(kb.services.db, kb.personas.b_id, kb.personas.b_slug)
     assert counts(kb.services, kb.personas.b_id) == {
-        "articles": 0, "tags": 0, "chunks": 0, "fulltext": 0, "vectors": 0, "float_vectors": 0
+        "articles": 0,
+        "tags": 0,
+        "chunks": 0,
+        "fulltext": 0,
+        "vectors": 0,
+        "float_vectors": 0,
     }
     assert_consistent(kb.services)
 
@@ -144,7 +164,13 @@ def test_an_article_of_another_workspace_is_not_found(kb: Kb) -> None:
     with pytest.raises(NotFound):
         service.delete_article(kb.services.db, kb.personas.b_id, kb.refunds)
     with pytest.raises(NotFound):
-        service.update_article(kb.services.db, kb.services.vectors, kb.personas.b_id, kb.refunds, service.ArticleInput("x", "y"))
+        service.update_article(
+            kb.services.db,
+            kb.services.vectors,
+            kb.personas.b_id,
+            kb.refunds,
+            service.ArticleInput("x", "y"),
+        )
     assert service.get_article(kb.services.db, kb.personas.a_id, kb.refunds)[0].title == "Refunds"
 
 
@@ -160,12 +186,22 @@ def test_a_failure_while_indexing_writes_nothing_at_all(kb: Kb) -> None:
         )
     try:
         with pytest.raises(Exception, match="disk full"):
-            kb.add(kb.personas.a_id, "Half written", "# Half\n\nThis must never be half indexed.", tags=("x",))
+            kb.add(
+                kb.personas.a_id,
+                "Half written",
+                "# Half\n\nThis must never be half indexed.",
+                tags=("x",),
+            )
     finally:
         with kb.services.db.engine.begin() as conn:
             conn.exec_driver_sql("DROP TRIGGER fail_vectors")
     with kb.services.db.engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM articles WHERE title = 'Half written'")).scalar() == 0
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM articles WHERE title = 'Half written'")
+            ).scalar()
+            == 0
+        )
     assert counts(kb.services) == before
 
 
@@ -200,7 +236,9 @@ def test_listing_filters_searches_and_paginates(kb: Kb) -> None:
     assert page1.total == 33 and page1.pages == 4 and len(page1.articles) == 10
     assert service.list_articles(db, ws, per_page=10, page=4).articles
     assert [a.title for a in service.list_articles(db, ws, q="refund").articles] == ["Refunds"]
-    assert [a.title for a in service.list_articles(db, ws, status="draft").articles] == ["Resetting your password"]
+    assert [a.title for a in service.list_articles(db, ws, status="draft").articles] == [
+        "Resetting your password"
+    ]
     assert [a.title for a in service.list_articles(db, ws, tag="orders").articles] == ["Shipping"]
     assert service.list_articles(db, ws, q="100%_").total == 0  # LIKE wildcards are literal
     assert service.list_articles(kb.services.db, kb.personas.b_id).total == 1

@@ -8,9 +8,7 @@ from chatmina.ui.context import Services
 from tests.ops.helpers import assert_one_line_error, chatmina
 
 
-def test_commands_refuse_to_run_during_a_restore(
-    settings: Settings, services: Services
-) -> None:
+def test_commands_refuse_to_run_during_a_restore(settings: Settings, services: Services) -> None:
     services.db.close()
     with lock.exclusive(settings.data_path, "restore a backup"):
         result = chatmina(

@@ -64,7 +64,10 @@ def ingest(data_dir: Path, count: int) -> dict[str, float]:
 
     services, workspace_id = open_workspace(data_dir)
     limits = ImportLimits()
-    sources = (s for name, raw in articles(count) for s in extract(name, raw, limits))
+    # The rate run times only Chatmina: its files exist before the clock starts. The big run
+    # streams them (holding 100 MB of input would blur its RSS figure).
+    files = articles(count) if count > RATE_ARTICLES else iter(list(articles(count)))
+    sources = (s for name, raw in files for s in extract(name, raw, limits))
     began = time.perf_counter()
     outcomes = imports.import_sources(services.db, services.vectors, workspace_id, sources)  # type: ignore[attr-defined]
     took = time.perf_counter() - began
@@ -100,7 +103,11 @@ def run() -> list[Result]:
             RATE_TARGET,
             "chunks/s",
             lower_is_better=False,
-            extra={"chunks": stats["chunks"], "articles": stats["articles"], "seconds": round(stats["seconds"], 2)},
+            extra={
+                "chunks": stats["chunks"],
+                "articles": stats["articles"],
+                "seconds": round(stats["seconds"], 2),
+            },
         ),
         Result(
             "kb_ingest_100k_peak_rss",

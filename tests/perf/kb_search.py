@@ -27,7 +27,8 @@ def _exact_matrix(conn: object, embed: object) -> tuple[np.ndarray, np.ndarray]:
     from chatmina.knowledge.service import embed_text
 
     rows = conn.exec_driver_sql(  # type: ignore[attr-defined]
-        "SELECT c.id, a.title, c.heading_path, c.text FROM chunks c JOIN articles a ON a.id = c.article_id ORDER BY c.id"
+        "SELECT c.id, a.title, c.heading_path, c.text FROM chunks c "
+        "JOIN articles a ON a.id = c.article_id ORDER BY c.id"
     ).fetchall()
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     parts = []
@@ -71,7 +72,8 @@ def run() -> list[Result]:
         # The baseline: the same vectors at full float precision in a plain vec0 table.
         conn.exec_driver_sql("DROP TABLE IF EXISTS bench_float_vec")
         conn.exec_driver_sql(
-            f"CREATE VIRTUAL TABLE bench_float_vec USING vec0(workspace_id integer partition key, embedding float[{matrix.shape[1]}] distance_metric=cosine)"
+            "CREATE VIRTUAL TABLE bench_float_vec USING vec0(workspace_id integer partition key, "
+            f"embedding float[{matrix.shape[1]}] distance_metric=cosine)"
         )
         conn.exec_driver_sql(
             "INSERT INTO bench_float_vec(rowid, workspace_id, embedding) VALUES (?, ?, ?)",
@@ -83,7 +85,8 @@ def run() -> list[Result]:
         for qv in qvecs:
             began = time.perf_counter()
             rows = conn.exec_driver_sql(
-                "SELECT rowid FROM bench_float_vec WHERE embedding MATCH ? AND k = 10 AND workspace_id = ?",
+                "SELECT rowid FROM bench_float_vec "
+                "WHERE embedding MATCH ? AND k = 10 AND workspace_id = ?",
                 (qv.astype(np.float32).tobytes(), ws),
             ).fetchall()
             float_ms.append((time.perf_counter() - began) * 1000)
@@ -104,7 +107,10 @@ def run() -> list[Result]:
             RECALL_TARGET,
             "recall",
             lower_is_better=False,
-            extra={**common, "method": "bit vec0 KNN (4x candidates) re-scored with float16"},
+            extra={
+                **common,
+                "method": "SimHash bit vec0 KNN (3x candidates) re-ranked with float16",
+            },
         ),
         Result(
             "kb_search_vector_p50",

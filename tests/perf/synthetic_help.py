@@ -1,44 +1,57 @@
 """A synthetic help center for the ingest and search benchmarks: deterministic Markdown
-articles of five sections each, with a Zipf-like word distribution like real prose.
+articles of five sections each, written by a word-bigram model of Git's documentation.
 
-The words are made-up syllable compounds, so the benchmark measures the machinery (parse,
-chunk, embed, store, search) and not the luck of a particular text. Search quality is
-measured separately on real documentation (tests/perf/kb_quality).
+Made-up text must still look like real text to the machinery under test: its word and
+character statistics decide how similar chunks are to each other, and so how hard vector
+search is. A model trained on real documentation (the git-doc package the quality
+benchmark uses) gives help-center-like statistics at any size, here 100,000 chunks.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
+import re
+from collections import defaultdict
 from collections.abc import Iterator
+from functools import cache
 
-SYLLABLES = "ba be bi bo bu da de di do du ka ke ki ko ku la le li lo lu ma me mi mo mu na ne ni no nu ra re ri ro ru sa se si so su ta te ti to tu va ve vi vo vu".split()
-COMMON = "the a to and of in you your is for on with can this that it be or from by are".split()
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 
 
-def vocabulary(size: int = 6000, seed: int = 7) -> list[str]:
-    rng = random.Random(seed)
-    words: set[str] = set()
-    while len(words) < size:
-        words.add("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))))
-    return sorted(words)
+@cache
+def _model() -> tuple[list[str], dict[str, list[str]]]:
+    from chatmina.knowledge.parsers import ImportLimits, extract
+    from tests.perf.kb_quality.corpus import documents, ensure_installed
+
+    ensure_installed()
+    words: list[str] = []
+    for name, raw in documents():
+        for source in extract(name, raw, ImportLimits()):
+            if source.document is not None:
+                words.extend(w.lower() for w in _WORD.findall(source.document.body))
+    following: dict[str, list[str]] = defaultdict(list)
+    for a, b in itertools.pairwise(words):
+        following[a].append(b)
+    return words, dict(following)
 
 
 class Writer:
     def __init__(self, seed: int = 11) -> None:
         self.rng = random.Random(seed)
-        self.vocab = vocabulary()
-        # Zipf-like: word i is drawn with weight 1/(i+1).
-        self.weights = [1.0 / (i + 1) for i in range(len(self.vocab))]
+        self.words, self.following = _model()
 
-    def words(self, n: int) -> list[str]:
-        picked = self.rng.choices(self.vocab, weights=self.weights, k=n)
-        for i in range(0, n, 4):
-            picked[i] = self.rng.choice(COMMON)
-        return picked
+    def phrase(self, n: int) -> list[str]:
+        word = self.rng.choice(self.words)
+        out = [word]
+        while len(out) < n:
+            nexts = self.following.get(word)
+            word = self.rng.choice(nexts) if nexts else self.rng.choice(self.words)
+            out.append(word)
+        return out
 
     def sentence(self) -> str:
-        words = self.words(self.rng.randint(8, 18))
-        return " ".join(words).capitalize() + "."
+        return " ".join(self.phrase(self.rng.randint(8, 22))).capitalize() + "."
 
     def section(self, chars: int = 800) -> str:
         out: list[str] = []
@@ -50,10 +63,10 @@ class Writer:
         return "\n\n".join(out)
 
     def article(self, sections: int = 5) -> tuple[str, str]:
-        title = " ".join(self.words(3)).title()
+        title = " ".join(self.phrase(3)).title()
         parts = [f"# {title}\n"]
         for _ in range(sections):
-            parts.append(f"## {' '.join(self.words(3)).capitalize()}\n\n{self.section()}\n")
+            parts.append(f"## {' '.join(self.phrase(3)).capitalize()}\n\n{self.section()}\n")
         return title, "\n".join(parts)
 
 
@@ -66,5 +79,6 @@ def articles(count: int, seed: int = 11) -> Iterator[tuple[str, bytes]]:
 
 
 def queries(count: int, seed: int = 5) -> list[str]:
+    """Questions of 3-10 words, written by the same model as the articles."""
     writer = Writer(seed)
-    return [" ".join(writer.words(writer.rng.randint(3, 8))) for _ in range(count)]
+    return [" ".join(writer.phrase(writer.rng.randint(3, 10))) for _ in range(count)]

@@ -194,6 +194,8 @@ def _embed_slice(texts: Sequence[str]) -> npt.NDArray[np.float32]:
 
     cells = _SIGNED_BUCKETS * len(texts)
     signed = np.bincount(word_rows + _word_buckets(spans).view(np.int64), word_w, cells)
+    # bincount answers int64 when there is nothing to count (a text of punctuation only).
+    signed = signed.astype(np.float64, copy=False)
     signed += np.bincount(row_base[1:-1] + _ngram_buckets(tri, _TRIGRAM_MULTIPLIER), tri_w, cells)
     signed += np.bincount(
         row_base[1:-2] + _ngram_buckets(quad, _QUADGRAM_MULTIPLIER), quad_w, cells

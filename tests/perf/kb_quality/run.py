@@ -56,7 +56,14 @@ def run() -> list[Result]:
                 "embedder": vectors.active.spec,
             }
             results.append(
-                Result(f"kb_quality_recall_at_5_{extra['mode']}", scores["recall@5"], None, "recall", False, extra)
+                Result(
+                    f"kb_quality_recall_at_5_{extra['mode']}",
+                    scores["recall@5"],
+                    None,
+                    "recall",
+                    False,
+                    extra,
+                )
             )
         db.close()
     return results
