@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
@@ -16,7 +16,6 @@ from chatmina.accounts.schemas import RowId
 from chatmina.errors import UserError
 from chatmina.knowledge import imports, service
 from chatmina.knowledge.models import Article
-from chatmina.knowledge.parsers import ImportLimits, Source, extract
 from chatmina.knowledge.schemas import (
     ArticleIn,
     ArticleList,
@@ -31,6 +30,9 @@ from chatmina.privacy import service as audit
 from chatmina.ui.context import get_auth
 from chatmina.ui.guards import api_key_required
 from chatmina.ui.render import services_of
+
+if TYPE_CHECKING:
+    from chatmina.knowledge.parsers import Source
 
 Req = Request[Any, Any, Any]
 Upload = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
@@ -208,6 +210,8 @@ class KnowledgeApi(Controller):
         ]
         if not uploads:
             raise UserError("Send one or more files in the multipart field 'files'.", "files")
+        from chatmina.knowledge.parsers import ImportLimits, extract
+
         limits = ImportLimits(max_file_bytes=svc.settings.import_max_file_mb << 20)
         received = [(f.filename, f.file.read(limits.max_file_bytes + 1)) for f in uploads]
         status = data.get("status", "published")

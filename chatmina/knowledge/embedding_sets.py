@@ -13,8 +13,8 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
 from sqlalchemy import func, select, update
 
 from chatmina import clock
@@ -23,6 +23,9 @@ from chatmina.knowledge.models import Article, Chunk, ChunkVector, EmbeddingSet
 from chatmina.storage import crypto
 from chatmina.storage.db import Database
 from chatmina.storage.keys import Keys
+
+if TYPE_CHECKING:  # numpy loads on first use, not at start-up
+    import numpy as np
 
 log = logging.getLogger(__name__)
 REEMBED_BATCH = 256

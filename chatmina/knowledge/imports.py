@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
+from typing import TYPE_CHECKING
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
@@ -23,8 +24,10 @@ from chatmina.knowledge import service
 from chatmina.knowledge.embedders import EmbedderError
 from chatmina.knowledge.embedding_sets import Vectors
 from chatmina.knowledge.models import Article, ImportJob, ImportResult
-from chatmina.knowledge.parsers import Source
 from chatmina.storage.db import Database
+
+if TYPE_CHECKING:  # the parsers load with the first import job
+    from chatmina.knowledge.parsers import Source
 
 log = logging.getLogger(__name__)
 BATCH = 64

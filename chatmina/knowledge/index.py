@@ -21,9 +21,12 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
-import numpy as np
 from sqlalchemy import Connection
+
+if TYPE_CHECKING:  # numpy loads on first use, not at start-up
+    import numpy as np
 
 HEADING_SEPARATOR = "\x1f"
 
@@ -99,6 +102,8 @@ def write_fulltext(conn: Connection, chunks: Sequence[IndexedChunk]) -> None:
 @cache
 def _hyperplanes(dimensions: int) -> np.ndarray:
     """Fixed random hyperplanes (seeded, so every process draws the same ones)."""
+    import numpy as np
+
     rng = np.random.default_rng(0x5EED_0F_C0DE5)
     return rng.standard_normal((dimensions, dimensions)).astype(np.float32)
 
@@ -110,12 +115,16 @@ def bit_codes(vectors: np.ndarray) -> np.ndarray:
     zeros, which all become the same bit. Random hyperplanes make the Hamming distance track
     the angle between vectors instead.
     """
+    import numpy as np
+
     return np.packbits((vectors @ _hyperplanes(vectors.shape[1])) > 0, axis=1)
 
 
 def write_vectors(
     conn: Connection, set_id: int, chunks: Sequence[IndexedChunk], vectors: np.ndarray
 ) -> None:
+    import numpy as np
+
     bits = bit_codes(vectors)
     halves = vectors.astype(np.float16)
     conn.exec_driver_sql(
@@ -155,6 +164,8 @@ def vector_candidates(
     Hamming distance on the bit vectors picks ``k * oversample`` candidates; their float16
     vectors decide the final order.
     """
+    import numpy as np
+
     if not query.any():
         return []
     bits = bit_codes(query.reshape(1, -1))[0].tobytes()

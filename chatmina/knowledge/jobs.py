@@ -12,11 +12,14 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from chatmina.knowledge import embedding_sets, imports
 from chatmina.knowledge.embedding_sets import Vectors
-from chatmina.knowledge.parsers import Source
 from chatmina.storage.db import Database
+
+if TYPE_CHECKING:  # the parsers load with the first import job
+    from chatmina.knowledge.parsers import Source
 
 log = logging.getLogger(__name__)
 

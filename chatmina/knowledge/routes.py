@@ -19,13 +19,13 @@ from chatmina.accounts.schemas import RowId
 from chatmina.errors import UserError
 from chatmina.knowledge import embedding_sets, imports, service
 from chatmina.knowledge.markdown import render
-from chatmina.knowledge.parsers import ImportLimits, Source, extract
 from chatmina.ui.context import Auth, get_auth
 from chatmina.ui.forms import Form, checked, echo, text
 from chatmina.ui.guards import requires
 from chatmina.ui.render import audit, form_errors, page, redirect, services_of
 
 if TYPE_CHECKING:
+    from chatmina.knowledge.parsers import ImportLimits, Source
     from chatmina.net import Allowlist
 
 Req = Request[Any, Any, Any]
@@ -53,6 +53,8 @@ def _ws(request: Req) -> int:
 
 
 def limits_of(request: Req) -> ImportLimits:
+    from chatmina.knowledge.parsers import ImportLimits  # the parsers load on first use
+
     return ImportLimits(max_file_bytes=services_of(request).settings.import_max_file_mb << 20)
 
 
@@ -295,6 +297,8 @@ class KnowledgeController(Controller):
         received = [(f.filename, f.file.read(limits.max_file_bytes + 1)) for f in uploads]
         status = "published" if data.get("publish") in ("1", "on") else "draft"
         label = received[0][0] if len(received) == 1 else f"{len(received)} files"
+
+        from chatmina.knowledge.parsers import extract
 
         def sources(_job_id: int) -> Iterator[Source]:
             for name, raw in received:

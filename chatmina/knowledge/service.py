@@ -12,9 +12,9 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import numpy as np
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,9 @@ from chatmina.knowledge.chunking import chunk_markdown
 from chatmina.knowledge.embedding_sets import Vectors
 from chatmina.knowledge.models import Article, ArticleTag, Chunk
 from chatmina.storage.db import Database
+
+if TYPE_CHECKING:  # numpy loads on first use, not at start-up
+    import numpy as np
 
 STATUSES = ("draft", "published")
 MAX_TITLE = 300
@@ -125,6 +128,8 @@ def embed_text(title: str, headings: str, text: str) -> str:
 
 def prepare(vectors: Vectors, items: Sequence[ArticleInput]) -> list[Prepared]:
     """Chunk and embed several articles in one embedder call (the expensive part)."""
+    import numpy as np
+
     prepared: list[Prepared] = []
     texts: list[str] = []
     for data in items:
@@ -184,6 +189,8 @@ def save_batch(
     max(id) + 1 because ``s`` holds the write lock (BEGIN IMMEDIATE), so no other writer can
     take them, and knowing them up front spares a read-back of every inserted row.
     """
+    import numpy as np
+
     now = clock.now()
     replaced = [p.article_id for p in batch if p.article_id is not None]
     if replaced:

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlcipher3.dbapi2 as sqlcipher
-import sqlite_vec
 
 from chatmina import clock
 from chatmina.errors import UserError
-from chatmina.storage.db import _cipher_log_off, _key_pragma, check_key, connect_raw
+from chatmina.storage.db import _cipher_log_off, _key_pragma, check_key, connect_raw, load_vec0
 from chatmina.storage.keys import DB_FILE_NAME, KeyError_, Keys
 
 log = logging.getLogger(__name__)
@@ -144,9 +143,7 @@ def open_checked(path: Path, keys: Keys) -> sqlcipher.Connection:
     uri = path.resolve().as_uri() + "?immutable=1"
     conn = sqlcipher.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     conn.execute(_key_pragma(keys))
-    conn.enable_load_extension(True)
-    sqlite_vec.load(conn)  # integrity_check visits the vector tables too
-    conn.enable_load_extension(False)
+    load_vec0(conn)  # integrity_check visits the vector tables too
     return conn
 
 

@@ -27,14 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import sqlcipher3.dbapi2 as sqlcipher
-import sqlite_vec
 
 from chatmina import clock
 from chatmina.errors import UserError
 from chatmina.settings import Settings
 from chatmina.storage import crypto
 from chatmina.storage.backup import _fsync_path, backup_dir
-from chatmina.storage.db import _cipher_log_off, _key_pragma, check_key, connect_raw
+from chatmina.storage.db import _cipher_log_off, _key_pragma, check_key, connect_raw, load_vec0
 from chatmina.storage.keys import (
     DB_FILE_NAME,
     KEY_FILE_NAME,
@@ -146,9 +145,7 @@ def _opens(path: Path, keys: Keys) -> bool:
 def _connect(path: Path, keys: Keys) -> sqlcipher.Connection:
     conn = sqlcipher.connect(str(path), isolation_level=None, check_same_thread=False)
     conn.execute(_key_pragma(keys))
-    conn.enable_load_extension(True)
-    sqlite_vec.load(conn)
-    conn.enable_load_extension(False)
+    load_vec0(conn)
     return conn
 
 

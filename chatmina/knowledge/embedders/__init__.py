@@ -31,9 +31,9 @@ def from_settings(settings: Settings) -> Embedder:
     """The embedder CHATMINA_EMBEDDINGS and its companion settings describe."""
     choice = str(settings.embeddings)
     if choice == "builtin":
-        from chatmina.knowledge.embedders.builtin import BuiltinEmbedder
+        from chatmina.knowledge.embedders.builtin_spec import DeferredBuiltin
 
-        return BuiltinEmbedder()
+        return DeferredBuiltin()
     if choice == "openai":
         if not settings.embeddings_base_url:
             raise EmbedderError("CHATMINA_EMBEDDINGS_BASE_URL is empty")
@@ -55,13 +55,13 @@ def from_config(config: dict[str, Any]) -> Embedder:
     """Rebuild an embedder from what :func:`config_of` returned."""
     kind = config.get("kind")
     if kind == "builtin":
-        from chatmina.knowledge.embedders.builtin import VERSION, BuiltinEmbedder
+        from chatmina.knowledge.embedders.builtin_spec import VERSION, DeferredBuiltin
 
         version = config.get("version", VERSION)
         if version != VERSION:
             # Its hashing changed: vectors of that version cannot be made any more.
             raise EmbedderError(f"stored vectors come from {version}; this Chatmina has {VERSION}")
-        return BuiltinEmbedder()
+        return DeferredBuiltin()
     if kind == "openai":
         from chatmina.knowledge.embedders.openai_api import (
             DEFAULT_BASE_URL,

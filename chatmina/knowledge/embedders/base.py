@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:  # numpy loads when something is first embedded, not at start-up
+    import numpy as np
+    import numpy.typing as npt
 
-Vectors = npt.NDArray[np.float32]
+    Vectors = npt.NDArray[np.float32]
+
+
+def __getattr__(name: str) -> object:
+    # ``Vectors`` for modules that import it at run time (they load numpy anyway).
+    if name == "Vectors":
+        import numpy as np
+        import numpy.typing as npt
+
+        return npt.NDArray[np.float32]
+    raise AttributeError(name)
 
 
 class EmbedderError(Exception):
@@ -43,6 +54,8 @@ class Embedder(Protocol):
 
 def normalise_rows(vectors: npt.NDArray[np.floating]) -> Vectors:
     """Scale each row to length 1 in float32; rows of zeros stay zeros."""
+    import numpy as np
+
     out = np.asarray(vectors, dtype=np.float32).copy()
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     np.divide(out, norms, out=out, where=norms > 0)

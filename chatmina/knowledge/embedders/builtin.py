@@ -26,9 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-VERSION = "builtin-v1"
-DIMENSIONS = 384
-SPEC = f"{VERSION}/{DIMENSIONS}"
+from chatmina.knowledge.embedders.builtin_spec import DIMENSIONS, SPEC, VERSION
 
 # Feature kinds and their weights. A word match is stronger evidence than a shared
 # n-gram, and a word gives up to ~2x its length in n-grams, so each n-gram counts less.
