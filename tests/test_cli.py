@@ -6,9 +6,6 @@ Each run costs about half a second, so every test checks one whole behaviour.
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,37 +17,9 @@ from chatmina.settings import Settings
 from chatmina.storage.keys import DB_FILE_NAME, KEY_FILE_NAME
 from chatmina.ui.context import Services
 from tests.conftest import MASTER_KEY, PASSWORD, Personas, make_settings
+from tests.ops.helpers import assert_one_line_error, chatmina
 
 NEW_PASSWORD = "a new and better passphrase"
-
-
-def chatmina(data_dir: Path, *args: str, **env: str | None) -> subprocess.CompletedProcess[str]:
-    """Run the CLI with a clean CHATMINA_* environment; an env value of None unsets it."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("CHATMINA_")}
-    wanted: dict[str, str | None] = {
-        "CHATMINA_DATA_DIR": str(data_dir),
-        "CHATMINA_MASTER_KEY": MASTER_KEY,
-        "CHATMINA_PASSWORD_HASHING": "insecure-fast",
-        **env,
-    }
-    environ.update({k: v for k, v in wanted.items() if v is not None})
-    return subprocess.run(
-        [sys.executable, "-m", "chatmina", *args],
-        env=environ,
-        cwd=data_dir.parent,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    assert len(result.stderr.splitlines()) == 1, result.stderr
-    for needle in needles:
-        assert needle in result.stderr
 
 
 def password_file(tmp_path: Path, password: str) -> str:

@@ -9,7 +9,7 @@ from chatmina.settings import Settings
 from chatmina.ui.context import Services
 from tests.conftest import Personas
 from tests.knowledge.conftest import assert_consistent
-from tests.test_cli import assert_one_line_error, chatmina
+from tests.ops.helpers import assert_one_line_error, chatmina
 
 
 def _help_center(tmp_path: Path) -> Path:
