@@ -11,6 +11,8 @@ from sqlalchemy import text
 
 from chatmina.knowledge import embedders, embedding_sets, index, service
 from chatmina.knowledge.models import EmbeddingSet
+from tests.accounts.helpers import page_text
+from tests.conftest import Browser
 from tests.fakes.openai_server import FakeOpenAI
 from tests.knowledge.conftest import Kb, assert_consistent
 
@@ -119,3 +121,19 @@ def test_an_unreachable_new_provider_leaves_search_on_the_old_vectors(
         embedding_sets.reembed_step(db, vectors)
     assert vectors.building is not None
     assert service.search(db, vectors, kb.personas.a_id, "refund request")[0].title == "Refunds"
+
+
+def test_the_knowledge_page_shows_re_embedding_progress(
+    kb: Kb, fake: FakeOpenAI, client: Browser
+) -> None:
+    db, keys = kb.services.db, kb.services.keys
+    vectors = embedding_sets.prepare(db, keys, _openai(fake))
+    embedding_sets.reembed_step(db, vectors, batch=2)
+    kb.services.vectors.active, kb.services.vectors.building = vectors.active, vectors.building
+    client.login("alice@example.com")
+    page = page_text(client.get(f"/w/{kb.personas.a_slug}/knowledge"))
+    assert "Re-embedding for openai:text-embedding-3-small" in page
+    progress = embedding_sets.progress(db, vectors)
+    assert progress is not None
+    assert f"{progress.done} of {progress.total} chunks" in page
+    assert "Search keeps using the current vectors" in page
