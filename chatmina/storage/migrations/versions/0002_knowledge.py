@@ -59,6 +59,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     op.create_index('ix_chunks_article_id', 'chunks', ['article_id'])
+    op.create_index('ix_chunks_workspace_id', 'chunks', ['workspace_id'])
     op.create_table('embedding_sets',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('spec', sa.String(length=500), nullable=False),
