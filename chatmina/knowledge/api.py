@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
@@ -16,6 +15,7 @@ from chatmina.accounts.schemas import RowId
 from chatmina.errors import UserError
 from chatmina.knowledge import imports, service
 from chatmina.knowledge.models import Article
+from chatmina.knowledge.routes import read_uploads
 from chatmina.knowledge.schemas import (
     ArticleIn,
     ArticleList,
@@ -32,7 +32,7 @@ from chatmina.ui.guards import api_key_required
 from chatmina.ui.render import services_of
 
 if TYPE_CHECKING:
-    from chatmina.knowledge.parsers import Source
+    pass
 
 Req = Request[Any, Any, Any]
 Upload = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
@@ -45,10 +45,8 @@ def _workspace(request: Req) -> Workspace:
     return workspace
 
 
-def _out(request: Req, article: Article) -> ArticleOut:
-    db = services_of(request).db
-    _, tags = service.get_article(db, article.workspace_id, article.id)
-    chunks = len(service.chunks_of(db, article.workspace_id, article.id))
+def _out(request: Req, article: Article, tags: list[str]) -> ArticleOut:
+    chunks = service.chunk_count(services_of(request).db, article.id)
     return ArticleOut(
         article.id,
         article.title,
@@ -119,23 +117,19 @@ class KnowledgeApi(Controller):
     )
     def create_article(self, request: Req, data: JSONBody[ArticleIn]) -> ArticleOut:
         svc = services_of(request)
-        article = service.create_article(
-            svc.db,
-            svc.vectors,
-            _workspace(request).id,
-            service.ArticleInput(
-                data.title, data.body, data.source_url, tuple(data.tags), data.status
-            ),
+        given = service.ArticleInput(
+            data.title, data.body, data.source_url, tuple(data.tags), data.status
         )
+        article = service.create_article(svc.db, svc.vectors, _workspace(request).id, given)
         _record(request, "article.created", article.title)
-        return _out(request, article)
+        return _out(request, article, list(service.clean_tags(given.tags)))
 
     @get("/articles/{article_id:int}", sync_to_thread=True, summary="Read an article")
     def get_article(self, request: Req, article_id: RowId) -> ArticleOut:
-        article, _ = service.get_article(
+        article, tags = service.get_article(
             services_of(request).db, _workspace(request).id, article_id
         )
-        return _out(request, article)
+        return _out(request, article, tags)
 
     @patch("/articles/{article_id:int}", sync_to_thread=True, summary="Change an article")
     def update_article(
@@ -153,7 +147,7 @@ class KnowledgeApi(Controller):
         )
         article = service.update_article(svc.db, svc.vectors, ws, article_id, merged)
         _record(request, "article.updated", article.title)
-        return _out(request, article)
+        return _out(request, article, list(service.clean_tags(merged.tags)))
 
     @delete(
         "/articles/{article_id:int}",
@@ -200,32 +194,18 @@ class KnowledgeApi(Controller):
         summary="Import files (multipart field 'files'); poll the job for results",
     )
     def start_import(self, request: Req, data: Upload) -> ImportJobOut:
-        svc = services_of(request)
-        workspace = _workspace(request)
-        files = data.get("files")
-        uploads = [
-            f
-            for f in (files if isinstance(files, list) else [files])
-            if isinstance(f, UploadFile) and f.filename
-        ]
-        if not uploads:
-            raise UserError("Send one or more files in the multipart field 'files'.", "files")
-        from chatmina.knowledge.parsers import ImportLimits, extract
+        from chatmina.knowledge.parsers import ImportLimits
 
+        svc = services_of(request)
         limits = ImportLimits(max_file_bytes=svc.settings.import_max_file_mb << 20)
-        received = [(f.filename, f.file.read(limits.max_file_bytes + 1)) for f in uploads]
         status = data.get("status", "published")
         if status not in service.STATUSES:
             raise UserError("status must be draft or published.", "status")
-        label = received[0][0] if len(received) == 1 else f"{len(received)} files"
-
-        def sources(_job_id: int) -> list[Source]:
-            return [s for name, raw in received for s in extract(name, raw, limits)]
-
-        job_id, _ = svc.knowledge.start_import(
-            workspace.id, None, label, sources, total=len(received), status=status
+        files = read_uploads(data, limits.max_file_bytes)
+        job_id = svc.knowledge.start_file_import(
+            _workspace(request).id, None, files, limits, status
         )
-        _record(request, "knowledge.import_started", label)
+        _record(request, "knowledge.import_started", f"{len(files)} file(s)")
         return self._job(request, job_id)
 
     def _job(self, request: Req, job_id: int) -> ImportJobOut:

@@ -13,9 +13,10 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import Session
 
 from chatmina import clock
 from chatmina.knowledge import embedders, index
@@ -121,37 +122,40 @@ def prepare(db: Database, keys: Keys, configured: embedders.Embedder) -> Vectors
     return Vectors(old, new)
 
 
+def _switch(s: Session, new_id: int, old_id: int) -> None:
+    """Make ``new_id`` the active set and drop the old one's vectors, in ``s``'s transaction."""
+    s.execute(
+        update(EmbeddingSet)
+        .where(EmbeddingSet.id == new_id)
+        .values(status="active", completed_at=clock.now(), error="")
+    )
+    s.execute(update(EmbeddingSet).where(EmbeddingSet.id == old_id).values(status="retired"))
+    index.drop_vector_table(s.connection(), old_id)
+
+
 def _activate(db: Database, new_id: int, old_id: int) -> None:
     with db.write() as s:
-        s.execute(
-            update(EmbeddingSet)
-            .where(EmbeddingSet.id == new_id)
-            .values(status="active", completed_at=clock.now())
-        )
-        s.execute(update(EmbeddingSet).where(EmbeddingSet.id == old_id).values(status="retired"))
-        index.drop_vector_table(s.connection(), old_id)
+        _switch(s, new_id, old_id)
 
 
-def _missing(db: Database, set_id: int, limit: int) -> list[tuple[int, int, str, str, str, str]]:
+def _without_vector(set_id: int, *columns: Any) -> Select[Any]:
+    """Chunks that have no vector in set ``set_id`` yet, oldest first."""
+    return (
+        select(*columns)
+        .select_from(Chunk)
+        .outerjoin(ChunkVector, (ChunkVector.set_id == set_id) & (ChunkVector.chunk_id == Chunk.id))
+        .where(ChunkVector.chunk_id.is_(None))
+        .order_by(Chunk.id)
+    )
+
+
+def _missing(db: Database, set_id: int, limit: int) -> list[index.IndexedChunk]:
+    columns = (Chunk.id, Chunk.workspace_id, Article.status, Article.title, Chunk.heading_path)
+    query = _without_vector(set_id, *columns, Chunk.text).join(
+        Article, Article.id == Chunk.article_id
+    )
     with db.read() as s:
-        rows = s.execute(
-            select(
-                Chunk.id,
-                Chunk.workspace_id,
-                Article.status,
-                Article.title,
-                Chunk.heading_path,
-                Chunk.text,
-            )
-            .join(Article, Article.id == Chunk.article_id)
-            .outerjoin(
-                ChunkVector, (ChunkVector.set_id == set_id) & (ChunkVector.chunk_id == Chunk.id)
-            )
-            .where(ChunkVector.chunk_id.is_(None))
-            .order_by(Chunk.id)
-            .limit(limit)
-        ).all()
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+        return [index.IndexedChunk(*row) for row in s.execute(query.limit(limit))]
 
 
 def reembed_step(db: Database, vectors: Vectors, batch: int = REEMBED_BATCH) -> bool:
@@ -165,33 +169,34 @@ def reembed_step(db: Database, vectors: Vectors, batch: int = REEMBED_BATCH) -> 
     target = vectors.building or vectors.active
     rows = _missing(db, target.set_id, batch)
     if rows:
-        matrix = target.embed([embed_text(r[3], r[4], r[5]) for r in rows])
+        try:
+            matrix = target.embed([embed_text(c.title, c.headings, c.text) for c in rows])
+        except embedders.EmbedderError as exc:
+            # Shown on the Knowledge page; search keeps using the active set meanwhile.
+            with db.write() as s:
+                s.execute(
+                    update(EmbeddingSet)
+                    .where(EmbeddingSet.id == target.set_id)
+                    .values(error=str(exc)[:500])
+                )
+            raise
         with db.write() as s:
             # Chunks deleted since they were read must not get vectors (nor fail the batch).
-            ids = [r[0] for r in rows]
+            ids = [c.chunk_id for c in rows]
             alive = set(s.scalars(select(Chunk.id).where(Chunk.id.in_(ids))))
-            keep = [i for i, r in enumerate(rows) if r[0] in alive]
-            chunks = [
-                index.IndexedChunk(
-                    rows[i][0], rows[i][1], rows[i][2], rows[i][3], rows[i][4], rows[i][5]
+            keep = [i for i, c in enumerate(rows) if c.chunk_id in alive]
+            if keep:
+                index.write_vectors(
+                    s.connection(), target.set_id, [rows[i] for i in keep], matrix[keep]
                 )
-                for i in keep
-            ]
-            if chunks:
-                index.write_vectors(s.connection(), target.set_id, chunks, matrix[keep])
-            total = s.scalar(select(func.count()).select_from(Chunk)) or 0
-            done = (
-                s.scalar(
-                    select(func.count())
-                    .select_from(ChunkVector)
-                    .where(ChunkVector.set_id == target.set_id)
-                )
-                or 0
-            )
             s.execute(
                 update(EmbeddingSet)
                 .where(EmbeddingSet.id == target.set_id)
-                .values(done=done, total=total)
+                .values(
+                    done=EmbeddingSet.done + len(keep),
+                    total=select(func.count()).select_from(Chunk).scalar_subquery(),
+                    error="",
+                )
             )
         return True
     if vectors.building is None:
@@ -199,25 +204,9 @@ def reembed_step(db: Database, vectors: Vectors, batch: int = REEMBED_BATCH) -> 
     with db.write() as s:
         # Checked again inside the write transaction: an article saved after the last batch
         # was read must not be left without a vector in the new set.
-        gap = s.execute(
-            select(Chunk.id)
-            .outerjoin(
-                ChunkVector,
-                (ChunkVector.set_id == target.set_id) & (ChunkVector.chunk_id == Chunk.id),
-            )
-            .where(ChunkVector.chunk_id.is_(None))
-            .limit(1)
-        ).first()
-        if gap is not None:
+        if s.execute(_without_vector(target.set_id, Chunk.id).limit(1)).first() is not None:
             return True
-        old_id = vectors.active.set_id
-        s.execute(
-            update(EmbeddingSet)
-            .where(EmbeddingSet.id == target.set_id)
-            .values(status="active", completed_at=clock.now())
-        )
-        s.execute(update(EmbeddingSet).where(EmbeddingSet.id == old_id).values(status="retired"))
-        index.drop_vector_table(s.connection(), old_id)
+        _switch(s, target.set_id, vectors.active.set_id)
     vectors.active, vectors.building = target, None
     log.info("re-embedding finished: search now uses %s", target.spec)
     return False
@@ -228,6 +217,7 @@ class Progress:
     spec: str
     done: int
     total: int
+    error: str  # why it is paused, when the new embedder failed
 
 
 def progress(db: Database, vectors: Vectors) -> Progress | None:
@@ -239,4 +229,4 @@ def progress(db: Database, vectors: Vectors) -> Progress | None:
         row = s.get(EmbeddingSet, target.set_id)
         if row is None:
             return None
-        return Progress(row.spec, row.done, max(row.total, row.done))
+        return Progress(row.spec, row.done, max(row.total, row.done), row.error)

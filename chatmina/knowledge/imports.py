@@ -9,7 +9,7 @@ the same content again changes nothing; changed content replaces the article's c
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
@@ -42,9 +42,6 @@ class Outcome:
     article_id: int | None = None
 
 
-Progress = Callable[[list[Outcome]], None]
-
-
 def _batches(sources: Iterable[Source], size: int) -> Iterator[list[Source]]:
     it = iter(sources)
     while batch := list(islice(it, size)):
@@ -59,7 +56,6 @@ def import_sources(
     *,
     status: str = "published",
     job_id: int | None = None,
-    on_batch: Progress | None = None,
 ) -> list[Outcome]:
     """Import every source; a bad one is reported and the rest continue.
 
@@ -70,10 +66,7 @@ def import_sources(
     seen: set[str] = set()
 
     def write(plan: Future[_Plan]) -> None:
-        results = _write_plan(db, vectors, workspace_id, plan.result(), job_id)
-        outcomes.extend(results)
-        if on_batch is not None:
-            on_batch(results)
+        outcomes.extend(_write_plan(db, vectors, workspace_id, plan.result(), job_id))
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-prepare") as worker:
         previous: Future[_Plan] | None = None
@@ -252,16 +245,11 @@ def add_to_total(db: Database, job_id: int, more: int) -> None:
 
 
 def finish_job(db: Database, job_id: int, status: str = "finished") -> None:
+    values: dict[str, object] = {"status": status, "finished_at": clock.now()}
+    if status == "finished":
+        values["total"] = ImportJob.done  # what was found is what there was
     with db.write() as s:
-        s.execute(
-            update(ImportJob)
-            .where(ImportJob.id == job_id)
-            .values(status=status, finished_at=clock.now(), total=ImportJob.done)
-            if status == "finished"
-            else update(ImportJob)
-            .where(ImportJob.id == job_id)
-            .values(status=status, finished_at=clock.now())
-        )
+        s.execute(update(ImportJob).where(ImportJob.id == job_id).values(**values))
 
 
 def interrupt_running(db: Database) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
@@ -25,7 +25,7 @@ from chatmina.ui.guards import requires
 from chatmina.ui.render import audit, form_errors, page, redirect, services_of
 
 if TYPE_CHECKING:
-    from chatmina.knowledge.parsers import ImportLimits, Source
+    from chatmina.knowledge.parsers import ImportLimits
     from chatmina.net import Allowlist
 
 Req = Request[Any, Any, Any]
@@ -277,38 +277,17 @@ class KnowledgeController(Controller):
     def import_files(self, request: Req, slug: Slug, data: Upload) -> Response[Any]:
         svc = services_of(request)
         auth = _auth(request)
-        files = data.get("files")
-        uploads = [
-            f for f in (files if isinstance(files, list) else [files]) if isinstance(f, UploadFile)
-        ]
-        uploads = [f for f in uploads if f.filename]
-        if not uploads:
-            return self._import_page(
-                request, 400, errors={"files": "Choose one or more files to import."}
-            )
-        if len(uploads) > MAX_UPLOAD_FILES:
-            return self._import_page(
-                request,
-                400,
-                errors={"files": f"Import at most {MAX_UPLOAD_FILES} files at once (or zip them)."},
-            )
-        limits = limits_of(request)
-        # Read now: the upload's temporary files go away when this request ends.
-        received = [(f.filename, f.file.read(limits.max_file_bytes + 1)) for f in uploads]
-        status = "published" if data.get("publish") in ("1", "on") else "draft"
-        label = received[0][0] if len(received) == 1 else f"{len(received)} files"
-
-        from chatmina.knowledge.parsers import extract
-
-        def sources(_job_id: int) -> Iterator[Source]:
-            for name, raw in received:
-                yield from extract(name, raw, limits)
-
         assert auth.workspace is not None and auth.user is not None
-        job_id, _ = svc.knowledge.start_import(
-            auth.workspace.id, auth.user.id, label, sources, total=len(received), status=status
+        limits = limits_of(request)
+        try:
+            files = read_uploads(data, limits.max_file_bytes)
+        except UserError as exc:
+            return self._import_page(request, exc.status_code, errors=form_errors(exc))
+        status = "published" if data.get("publish") in ("1", "on") else "draft"
+        job_id = svc.knowledge.start_file_import(
+            auth.workspace.id, auth.user.id, files, limits, status
         )
-        audit(request, "knowledge.import_started", label)
+        audit(request, "knowledge.import_started", f"{len(files)} file(s)")
         return redirect(request, f"/w/{slug}/knowledge/imports/{job_id}")
 
     @post("/import/url", guards=[MANAGE], sync_to_thread=True)
@@ -320,28 +299,15 @@ class KnowledgeController(Controller):
             url = _clean_url(text(data, "url", 2000))
         except UserError as exc:
             return self._import_page(request, 400, values=values, errors=form_errors(exc))
-        limits, allowlist = limits_of(request), allowlist_of(request)
-        is_sitemap = bool(values["sitemap"])
-        status = "published" if checked(data, "publish") else "draft"
-
-        def sources(job_id: int) -> Iterator[Source]:
-            from chatmina.knowledge.fetch import fetch_sitemap, fetch_url
-
-            if not is_sitemap:
-                yield from fetch_url(url, allowlist=allowlist, limits=limits)
-                return
-            for source in fetch_sitemap(url, allowlist=allowlist, limits=limits):
-                imports.add_to_total(svc.db, job_id, 1)
-                yield source
-
         assert auth.workspace is not None and auth.user is not None
-        job_id, _ = svc.knowledge.start_import(
+        job_id = svc.knowledge.start_url_import(
             auth.workspace.id,
             auth.user.id,
             url,
-            sources,
-            total=0 if is_sitemap else 1,
-            status=status,
+            sitemap=bool(values["sitemap"]),
+            limits=limits_of(request),
+            allowlist=allowlist_of(request),
+            status="published" if checked(data, "publish") else "draft",
         )
         audit(request, "knowledge.import_started", url)
         return redirect(request, f"/w/{slug}/knowledge/imports/{job_id}")
@@ -369,6 +335,23 @@ class KnowledgeController(Controller):
                 await asyncio.sleep(PROGRESS_INTERVAL)
 
         return ServerSentEvent(events(), event_type="progress")
+
+
+def read_uploads(data: dict[str, Any], max_file_bytes: int) -> list[tuple[str, bytes]]:
+    """The files of a multipart "files" field as (name, bytes), read while the request
+    lasts (its temporary files go away with it). One byte past the limit is enough for the
+    parsers to report a file as too large."""
+    field = data.get("files")
+    uploads = [
+        f
+        for f in (field if isinstance(field, list) else [field])
+        if isinstance(f, UploadFile) and f.filename
+    ]
+    if not uploads:
+        raise UserError("Choose one or more files to import.", "files")
+    if len(uploads) > MAX_UPLOAD_FILES:
+        raise UserError(f"Import at most {MAX_UPLOAD_FILES} files at once (or zip them).", "files")
+    return [(f.filename, f.file.read(max_file_bytes + 1)) for f in uploads]
 
 
 def _clean_url(raw: str) -> str:

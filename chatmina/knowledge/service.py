@@ -331,6 +331,11 @@ def get_article(db: Database, workspace_id: int, article_id: int) -> tuple[Artic
         return article, tags_of(s, [article.id]).get(article.id, [])
 
 
+def chunk_count(db: Database, article_id: int) -> int:
+    with db.read() as s:
+        return s.scalar(select(func.count()).where(Chunk.article_id == article_id)) or 0
+
+
 def tags_of(s: Session, article_ids: Sequence[int]) -> dict[int, list[str]]:
     found: dict[int, list[str]] = {}
     if not article_ids:

@@ -120,6 +120,8 @@ def test_an_unreachable_new_provider_leaves_search_on_the_old_vectors(
     with pytest.raises(embedders.EmbedderError):
         embedding_sets.reembed_step(db, vectors)
     assert vectors.building is not None
+    paused = embedding_sets.progress(db, vectors)
+    assert paused is not None and "127.0.0.1" in paused.error  # the admin sees why
     assert service.search(db, vectors, kb.personas.a_id, "refund request")[0].title == "Refunds"
 
 
