@@ -25,23 +25,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
+from chatmina.knowledge.stopwords import STOPWORDS
+
 if TYPE_CHECKING:  # numpy loads on first use, not at start-up
     import numpy as np
 
 HEADING_SEPARATOR = "\x1f"
 
-# Words so common that matching them says nothing about relevance. Dropping them from the
-# full-text query also keeps BM25 from scoring half the collection.
-STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for from
-    further had has have having he her here hers herself him himself his how i if in into is it
-    its itself just me more most my myself no nor not now of off on once only or other our ours
-    ourselves out over own same she should so some such than that the their theirs them
-    themselves then there these they this those through to too under until up very was we were
-    what when where which while who whom why will with would you your yours yourself
-    yourselves""".split()  # noqa: SIM905 - a word list reads better as text
-)
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 

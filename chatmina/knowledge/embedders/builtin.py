@@ -27,22 +27,13 @@ import numpy as np
 import numpy.typing as npt
 
 from chatmina.knowledge.embedders.builtin_spec import DIMENSIONS, SPEC, VERSION
+from chatmina.knowledge.stopwords import STOPWORDS
 
 # Feature kinds and their weights. A word match is stronger evidence than a shared
 # n-gram, and a word gives up to ~2x its length in n-grams, so each n-gram counts less.
 _WORD, _STOPWORD, _TRIGRAM, _QUADGRAM = 0, 1, 2, 3
 _KIND_WEIGHTS = np.array([1.0, 0.15, 0.3, 0.4], dtype=np.float64)
 
-_STOPWORD_TEXT = """
-    a about above after again against all am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for
-    from further had has have having he her here hers herself him himself his how i if in
-    into is it its itself just me more most my myself no nor not now of off on once only or
-    other our ours ourselves out over own same she should so some such than that the their
-    theirs them themselves then there these they this those through to too under until up
-    very was we were what when where which while who whom why will with would you your
-    yours yourself yourselves"""
-STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 # Far beyond any chunk or question; it bounds the memory one text can take.
 MAX_TEXT_CHARS = 1 << 17
