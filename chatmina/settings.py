@@ -74,6 +74,17 @@ def _parse_embeddings(raw: str) -> str:
     raise ValueError("expected builtin, openai or model2vec:<model directory>")
 
 
+def _parse_hosts(raw: str) -> str:
+    value = raw.strip()
+    if value:
+        # Checked here, at start-up, so a typo is one clear error and never a failed import
+        # later. (chatmina.net brings httpx: imported only when the setting is used.)
+        from chatmina.net import Allowlist
+
+        Allowlist.parse(value)
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -186,6 +197,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Comma-separated host[:port] entries that URL imports and webhooks may reach even "
         "though they resolve to private or loopback addresses (systems on the same host or "
         "LAN). Link-local and cloud-metadata addresses are never reachable.",
+        _parse_hosts,
     ),
     Setting(
         "embeddings",

@@ -41,6 +41,8 @@ def test_it_reads_values_and_remembers_where_they_came_from() -> None:
         ("CHATMINA_PUBLIC_URL", "ftp://example.com"),
         ("CHATMINA_PUBLIC_URL", "example.com"),
         ("CHATMINA_SESSION_IDLE_MINUTES", "1"),
+        ("CHATMINA_ALLOWED_PRIVATE_HOSTS", "intranet.lan, http://10.0.0.5/"),
+        ("CHATMINA_ALLOWED_PRIVATE_HOSTS", "10.0.0.5:99999"),
     ],
 )
 def test_a_value_it_cannot_use_is_an_error_naming_the_variable(env: str, raw: str) -> None:
