@@ -35,6 +35,14 @@ class Conflict(UserError):
     title = "Conflict"
 
 
+class Unavailable(UserError):
+    """A provider the admin configured (embeddings, later the LLM) failed or is unreachable."""
+
+    status_code = 503
+    type = "unavailable"
+    title = "Service unavailable"
+
+
 class Throttled(UserError):
     status_code = 429
     type = "rate-limited"

@@ -224,6 +224,7 @@ class KnowledgeController(Controller):
         values = {"q": q[:2000], "mode": mode, "status": status, "tags": tags[:500]}
         hits: list[service.Hit] = []
         errors: dict[str, str] = {}
+        status_code = 200
         if q.strip():
             try:
                 hits = service.search(
@@ -237,12 +238,12 @@ class KnowledgeController(Controller):
                     tags=service.split_tags(tags),
                 )
             except UserError as exc:
-                errors = form_errors(exc)
+                errors, status_code = form_errors(exc), exc.status_code
         return page(
             request,
             "knowledge/search.html",
             nav="knowledge",
-            status_code=400 if errors else 200,
+            status_code=status_code,
             values=values,
             hits=hits,
             errors=errors,

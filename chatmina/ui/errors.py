@@ -32,6 +32,7 @@ PROBLEM_TYPES = {
     415: "unsupported-media-type",
     429: "rate-limited",
     500: "internal-error",
+    503: "unavailable",
 }
 TITLES = {
     400: "Invalid input",
@@ -44,6 +45,7 @@ TITLES = {
     415: "Unsupported media type",
     429: "Too many requests",
     500: "Something went wrong",
+    503: "Service unavailable",
 }
 
 
@@ -129,7 +131,7 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
             target += "?" + request.url.query
         next_part = "" if request.method != "GET" else "?next=" + quote(target, safe="/")
         return Redirect("/login" + next_part, status_code=303)
-    if status >= 500:
+    if status >= 500 and not isinstance(exc, UserError):
         detail = "An unexpected error happened. It was logged; try again."
     try:
         response: Response[Any] = page(

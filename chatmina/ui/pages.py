@@ -71,6 +71,11 @@ def api_docs(request: Req) -> Response[Any]:
                 "rate-limited",
                 "Too many requests; wait as many seconds as the Retry-After header says.",
             ),
+            (
+                "unavailable",
+                "A provider Chatmina depends on (the embeddings server) failed or could not "
+                "be reached; try again later.",
+            ),
             ("internal-error", "A bug; it was logged."),
         ],
     )

@@ -64,3 +64,21 @@ def test_bad_cli_input_is_one_line_and_imports_nothing(
     nothing = chatmina(settings.data_path, "kb", "import", "--workspace", personas.a_slug)
     assert nothing.returncode == 2 and "PATH" in nothing.stderr
     assert service.list_articles(services.db, personas.a_id).total == 0
+
+
+def test_an_unusable_embedder_setting_is_one_line_naming_it(
+    tmp_path: Path, settings: Settings, services: Services, personas: Personas
+) -> None:
+    root = _help_center(tmp_path)
+    services.db.checkpoint()
+    result = chatmina(
+        settings.data_path,
+        "kb",
+        "import",
+        "--workspace",
+        personas.a_slug,
+        str(root),
+        CHATMINA_EMBEDDINGS=f"model2vec:{tmp_path / 'no-model'}",
+    )
+    assert_one_line_error(result, "no-model")
+    assert service.list_articles(services.db, personas.a_id).total == 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from chatmina.errors import Unavailable
+
 if TYPE_CHECKING:  # numpy loads when something is first embedded, not at start-up
     import numpy as np
     import numpy.typing as npt
@@ -22,8 +24,11 @@ def __getattr__(name: str) -> object:
     raise AttributeError(name)
 
 
-class EmbedderError(Exception):
+class EmbedderError(Unavailable):
     """An embedder cannot work as configured; the message is meant for the admin.
+
+    A UserError (503), so every caller shows it as it is: a form error, a problem+json
+    body, one line from the command line.
 
     Raised for an unreachable provider, a refused key, vectors of the wrong size or an
     unusable model directory. Messages name the server or directory, never a secret.
