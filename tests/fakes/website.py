@@ -14,14 +14,11 @@ Paths not added answer 404. ``Page.chunked`` sends the body without a Content-Le
 
 from __future__ import annotations
 
-import datetime as dt
 import ssl
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, NamedTuple
 
 
@@ -137,36 +134,9 @@ def certificate_for(hostname: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     ``hostname`` only: no IP address, so a client that verified against the address it
     connected to, instead of the host name, would fail."""
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    with tempfile.TemporaryDirectory() as folder:
-        cert_file, key_file = Path(folder, "cert.pem"), Path(folder, "key.pem")
-        cert_file.write_bytes(cert_pem)
-        key_file.write_bytes(key_pem)
-        server.load_cert_chain(cert_file, key_file)
+    from tests.fakes.tls import self_signed, server_context
+
+    cert_pem, key_pem = self_signed(hostname, [x509.DNSName(hostname)])
     client = ssl.create_default_context(cadata=cert_pem.decode())
-    return server, client
+    return server_context(cert_pem, key_pem), client

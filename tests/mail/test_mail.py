@@ -201,7 +201,7 @@ def test_an_unreachable_smtp_server_gives_a_clear_message_not_a_crash(
 
 
 def test_starttls_with_a_self_signed_certificate_is_refused(services: Any, tmp_path: Path) -> None:
-    server, controller = start_smtp_server(tls_context=self_signed_tls(tmp_path))
+    server, controller = start_smtp_server(tls_context=self_signed_tls())
     try:
         services.mailer.save_smtp_settings(
             host="127.0.0.1",
