@@ -11,6 +11,8 @@ import logging
 import secrets
 import smtplib
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -210,19 +212,31 @@ class Mailer:
         )
 
 
-def _deliver(smtp: SmtpSettings, message: EmailMessage) -> None:
+@contextmanager
+def smtp_session(smtp: SmtpSettings, timeout: float) -> Iterator[smtplib.SMTP]:
+    """A connection to the SMTP server, with TLS as configured and logged in.
+
+    smtplib's own exceptions (and OSError) come through: sending mail and ``chatmina
+    doctor`` explain them each in their own words.
+    """
     context = ssl.create_default_context()
+    client: smtplib.SMTP
+    if smtp.security == "tls":
+        client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=timeout, context=context)
+    else:
+        client = smtplib.SMTP(smtp.host, smtp.port, timeout=timeout)
+    with client:
+        client.ehlo()
+        if smtp.security == "starttls":
+            client.starttls(context=context)
+        if smtp.username:
+            client.login(smtp.username, smtp.password)
+        yield client
+
+
+def _deliver(smtp: SmtpSettings, message: EmailMessage) -> None:
     try:
-        client: smtplib.SMTP
-        if smtp.security == "tls":
-            client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=SMTP_TIMEOUT, context=context)
-        else:
-            client = smtplib.SMTP(smtp.host, smtp.port, timeout=SMTP_TIMEOUT)
-        with client:
-            if smtp.security == "starttls":
-                client.starttls(context=context)
-            if smtp.username:
-                client.login(smtp.username, smtp.password)
+        with smtp_session(smtp, SMTP_TIMEOUT) as client:
             client.send_message(message)
     except smtplib.SMTPAuthenticationError:
         raise MailError("The SMTP server rejected the user name or password.") from None

@@ -185,7 +185,7 @@ def check_disk(data_dir: Path) -> list[Finding]:
 
 
 def check_smtp(settings: Settings, keys: Keys) -> list[Finding]:
-    from chatmina.mail.service import Mailer
+    from chatmina.mail.service import Mailer, smtp_session
     from chatmina.storage.crypto import DecryptionError
     from chatmina.storage.db import Database
 
@@ -199,19 +199,9 @@ def check_smtp(settings: Settings, keys: Keys) -> list[Finding]:
     if smtp is None:
         return [Finding(OK, "smtp", "not configured: emails go to the encrypted outbox")]
     where = f"{smtp.host}:{smtp.port}"
-    context = ssl.create_default_context()
     try:
-        client: smtplib.SMTP
-        if smtp.security == "tls":
-            client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=PROBE_TIMEOUT, context=context)
-        else:
-            client = smtplib.SMTP(smtp.host, smtp.port, timeout=PROBE_TIMEOUT)
-        with client:
-            client.ehlo()
-            if smtp.security == "starttls":
-                client.starttls(context=context)
-            if smtp.username:
-                client.login(smtp.username, smtp.password)
+        with smtp_session(smtp, PROBE_TIMEOUT):
+            pass
     except smtplib.SMTPAuthenticationError:
         return [Finding(FAIL, "smtp", f"{where} refused the user name or password")]
     except (smtplib.SMTPException, ssl.SSLError) as exc:
