@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -311,3 +312,23 @@ class WebSession:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def set_up_owner(client: httpx.Client, setup_url: str, email: str, password: str) -> None:
+    """Create the first owner and workspace ("Acme Support") through the one-time setup
+    link, as a browser would: the form first (for its CSRF cookie), then the post."""
+    token = parse_qs(urlsplit(setup_url).query)["token"][0]
+    client.get("/setup", params={"token": token}).raise_for_status()
+    response = client.post(
+        "/setup",
+        data={
+            "token": token,
+            "name": "Olivia Owner",
+            "email": email,
+            "workspace": "Acme Support",
+            "password": password,
+            "password_confirm": password,
+            "_csrf_token": client.cookies["chatmina_csrf"],
+        },
+    )
+    assert response.status_code == 303, response.text

@@ -93,3 +93,14 @@ def new_visitor(browser: Browser, server: RunningServer) -> Iterator[Callable[[]
     yield make
     for context in contexts:
         context.close()
+
+
+def set_up_owner(page: Page, setup_url: str, password: str) -> None:
+    """Create Olivia and "Acme Support" through the one-time setup link, in the browser."""
+    page.goto(setup_url)
+    page.get_by_label("Your name").fill("Olivia Owner")
+    page.get_by_label("Email").fill("olivia@example.com")
+    page.get_by_label("Workspace name").fill("Acme Support")
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_label("Repeat the password").fill(password)
+    page.get_by_role("button", name="Create account and workspace").click()

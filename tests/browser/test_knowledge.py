@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Visitor
+from tests.browser.conftest import Visitor, set_up_owner
 from tests.browser.test_walkthrough import PASSWORD, heading
 from tests.server_helpers import RunningServer
 
@@ -24,13 +24,7 @@ def test_an_admin_writes_imports_and_searches_knowledge(
 ) -> None:
     owner = new_visitor()
     page = owner.page
-    page.goto(server.setup_url)
-    page.get_by_label("Your name").fill("Olivia Owner")
-    page.get_by_label("Email").fill("olivia@example.com")
-    page.get_by_label("Workspace name").fill("Acme Support")
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label("Repeat the password").fill(PASSWORD)
-    page.get_by_role("button", name="Create account and workspace").click()
+    set_up_owner(page, server.setup_url, PASSWORD)
     expect(page).to_have_url(re.compile(r"/w/acme-support/$"))
 
     # Write an article, preview it (Markdown rendered, raw HTML shown as text), save it.

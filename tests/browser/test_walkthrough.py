@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Visitor
+from tests.browser.conftest import Visitor, set_up_owner
 from tests.server_helpers import RunningServer
 
 pytestmark = pytest.mark.browser
@@ -37,12 +37,7 @@ def test_owner_sets_up_invites_an_agent_who_joins_from_the_outbox_link(
     page.goto(server.setup_url)
     heading(page, "Welcome to Chatmina")
     owner.assert_no_console_errors()
-    page.get_by_label("Your name").fill("Olivia Owner")
-    page.get_by_label("Email").fill("olivia@example.com")
-    page.get_by_label("Workspace name").fill("Acme Support")
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label("Repeat the password").fill(PASSWORD)
-    page.get_by_role("button", name="Create account and workspace").click()
+    set_up_owner(page, server.setup_url, PASSWORD)
 
     expect(page).to_have_url(re.compile(r"/w/acme-support/$"))
     heading(page, "Acme Support")

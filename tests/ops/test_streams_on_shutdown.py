@@ -8,13 +8,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from tests.conftest import MASTER_KEY, PASSWORD
-from tests.server_helpers import RunningServer
+from tests.server_helpers import RunningServer, set_up_owner
 
 STOP_WITHIN_S = 3.0
 
@@ -47,24 +46,6 @@ def slow_site() -> Iterator[int]:
     server.server_close()
 
 
-def _set_up(client: httpx.Client, setup_url: str) -> None:
-    token = parse_qs(urlsplit(setup_url).query)["token"][0]
-    client.get("/setup", params={"token": token}).raise_for_status()
-    response = client.post(
-        "/setup",
-        data={
-            "token": token,
-            "name": "Olivia Owner",
-            "email": "olivia@example.com",
-            "workspace": "Acme Support",
-            "password": PASSWORD,
-            "password_confirm": PASSWORD,
-            "_csrf_token": client.cookies["chatmina_csrf"],
-        },
-    )
-    assert response.status_code == 303, response.text
-
-
 def test_sigterm_ends_live_streams_and_does_not_wait_for_a_slow_import(
     tmp_path: Path, slow_site: int
 ) -> None:
@@ -75,7 +56,7 @@ def test_sigterm_ends_live_streams_and_does_not_wait_for_a_slow_import(
     ).start()
     try:
         with httpx.Client(base_url=server.url, timeout=10) as client:
-            _set_up(client, server.setup_url)
+            set_up_owner(client, server.setup_url, "olivia@example.com", PASSWORD)
             client.get("/w/acme-support/knowledge/import")
             started = client.post(
                 "/w/acme-support/knowledge/import/url",

@@ -9,35 +9,16 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
 from tests.perf.common import Result, median, percentile, rss_mb
-from tests.server_helpers import RunningServer
+from tests.server_helpers import RunningServer, set_up_owner
 
 LOGINS = 20
 P50_TARGET_MS = 200.0
 EMAIL = "owner@example.com"
 PASSWORD = "correct horse battery staple"
-
-
-def _set_up(client: httpx.Client, setup_url: str) -> None:
-    token = parse_qs(urlsplit(setup_url).query)["token"][0]
-    client.get("/setup", params={"token": token}).raise_for_status()
-    response = client.post(
-        "/setup",
-        data={
-            "token": token,
-            "name": "Olivia Owner",
-            "email": EMAIL,
-            "workspace": "Acme Support",
-            "password": PASSWORD,
-            "password_confirm": PASSWORD,
-            "_csrf_token": client.cookies["chatmina_csrf"],
-        },
-    )
-    assert response.status_code == 303, response.text
 
 
 def _login(client: httpx.Client) -> float:
@@ -59,7 +40,7 @@ def run() -> list[Result]:
         try:
             server.start()
             with httpx.Client(base_url=server.url, timeout=30) as client:
-                _set_up(client, server.setup_url)
+                set_up_owner(client, server.setup_url, EMAIL, PASSWORD)
                 _login(client)  # warm-up: first use of the thread pool and connection pool
                 times = [_login(client) for _ in range(LOGINS)]
             rss_after = rss_mb(server.pid)
