@@ -296,11 +296,11 @@ def config(ctx: click.Context) -> None:
 def version() -> None:
     """Print the versions of Chatmina, SQLCipher, SQLite and sqlite-vec."""
     import sqlcipher3.dbapi2 as sqlcipher
-    import sqlite_vec
+
+    from chatmina.storage.db import load_vec0
 
     conn = sqlcipher.connect(":memory:")
-    conn.enable_load_extension(True)
-    sqlite_vec.load(conn)
+    load_vec0(conn)
     cipher = conn.execute("PRAGMA cipher_version").fetchone()[0]
     sqlite, vec = conn.execute("SELECT sqlite_version(), vec_version()").fetchone()
     conn.close()
