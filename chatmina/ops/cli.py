@@ -58,8 +58,11 @@ def backup(ctx: click.Context, target: Path | None) -> None:
     if target is None:
         target = backup_dir(settings.data_path)
         target.mkdir(mode=0o700, exist_ok=True)
+    source = settings.data_path / DB_FILE_NAME
+    # Nothing is printed while the copy runs (~10 s per GB here): say what to expect.
+    click.echo(f"Backing up {_megabytes(source)} MB…", err=True)
     began = time.perf_counter()
-    path = backup_database(settings.data_path / DB_FILE_NAME, keys, target)
+    path = backup_database(source, keys, target)
     size = path.stat().st_size / 1e6
     click.echo(f"Backup written to {path} ({size:.1f} MB in {time.perf_counter() - began:.1f} s).")
     click.echo(f"It opens only with the master key from {keys.source}: keep that key elsewhere.")
@@ -170,6 +173,9 @@ def key_rotate(ctx: click.Context, yes: bool) -> None:
             if not sys.stdin.isatty():
                 raise UserError("add --yes to rotate the key without a prompt")
             click.confirm("Rotate the master key now?", abort=True, err=True)
+        click.echo(
+            f"Re-encrypting {_megabytes(settings.data_path / DB_FILE_NAME)} MB of data…", err=True
+        )
         rotation = rekey.rotate_master_key(settings)
         _audit(settings, rotation.new_key_hex, rotation.effects)
     if rotation.resumed:
@@ -228,3 +234,10 @@ def doctor(ctx: click.Context) -> None:
 def register(group: click.Group) -> None:
     for command in (backup, verify_backup, restore, key, doctor):
         group.add_command(command)
+
+
+def _megabytes(path: Path) -> str:
+    """The database's size with its write-ahead log, for "this will take a while" lines."""
+    wal = path.with_name(path.name + "-wal")
+    size = sum(p.stat().st_size for p in (path, wal) if p.exists())
+    return f"{size / 1e6:,.1f}"
