@@ -41,6 +41,9 @@ class VectorSpace:
     set_id: int
     spec: str
     embedder: embedders.Embedder
+    # Chunks up to this id were looked at by the background filling: each batch starts
+    # after it instead of scanning the filled part again.
+    filled_through: int = 0
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         return self.embedder.embed(texts)
@@ -149,10 +152,12 @@ def _without_vector(set_id: int, *columns: Any) -> Select[Any]:
     )
 
 
-def _missing(db: Database, set_id: int, limit: int) -> list[index.IndexedChunk]:
+def _missing(db: Database, set_id: int, after: int, limit: int) -> list[index.IndexedChunk]:
     columns = (Chunk.id, Chunk.workspace_id, Article.status, Article.title, Chunk.heading_path)
-    query = _without_vector(set_id, *columns, Chunk.text).join(
-        Article, Article.id == Chunk.article_id
+    query = (
+        _without_vector(set_id, *columns, Chunk.text)
+        .join(Article, Article.id == Chunk.article_id)
+        .where(Chunk.id > after)
     )
     with db.read() as s:
         return [index.IndexedChunk(*row) for row in s.execute(query.limit(limit))]
@@ -167,7 +172,7 @@ def reembed_step(db: Database, vectors: Vectors, batch: int = REEMBED_BATCH) -> 
     from chatmina.knowledge.service import embed_text
 
     target = vectors.building or vectors.active
-    rows = _missing(db, target.set_id, batch)
+    rows = _missing(db, target.set_id, target.filled_through, batch)
     if rows:
         try:
             matrix = target.embed([embed_text(c.title, c.headings, c.text) for c in rows])
@@ -198,13 +203,16 @@ def reembed_step(db: Database, vectors: Vectors, batch: int = REEMBED_BATCH) -> 
                     error="",
                 )
             )
+        target.filled_through = rows[-1].chunk_id
         return True
     if vectors.building is None:
         return False
     with db.write() as s:
         # Checked again inside the write transaction: an article saved after the last batch
         # was read must not be left without a vector in the new set.
-        if s.execute(_without_vector(target.set_id, Chunk.id).limit(1)).first() is not None:
+        gap = s.execute(_without_vector(target.set_id, Chunk.id).limit(1)).first()
+        if gap is not None:
+            target.filled_through = gap[0] - 1  # chunks that arrived behind the cursor
             return True
         _switch(s, target.set_id, vectors.active.set_id)
     vectors.active, vectors.building = target, None
