@@ -25,6 +25,8 @@ from chatmina.accounts.api import AccountsApi
 from chatmina.accounts.passwords import Passwords
 from chatmina.accounts.routes import AccountController, SignInController
 from chatmina.accounts.workspace_routes import WorkspaceController
+from chatmina.assistant.api import ChatApi
+from chatmina.assistant.pipeline import Answerer
 from chatmina.knowledge import embedders, embedding_sets
 from chatmina.knowledge import imports as knowledge_imports
 from chatmina.knowledge.api import KnowledgeApi
@@ -70,6 +72,7 @@ def build_services(settings: Settings) -> Services:
         public_per_ip=RateLimiter(30, 60),
         vectors=vectors,
         knowledge=KnowledgeJobs(db, vectors),
+        answerer=Answerer(db, keys, settings, vectors),
         trusted_proxies=frozenset(
             p.strip() for p in settings.trusted_proxies.split(",") if p.strip()
         ),
@@ -131,6 +134,7 @@ def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
             EmailController,
             AccountsApi,
             KnowledgeApi,
+            ChatApi,
         ],
         middleware=[end_streams_on_stop, AuthMiddleware()],
         before_send=[security_headers(hsts=services.settings.secure_cookies)],

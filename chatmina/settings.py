@@ -225,6 +225,33 @@ SETTINGS: tuple[Setting, ...] = (
         "Embedding model to ask for, used with embeddings=openai.",
     ),
     Setting(
+        "llm_base_url",
+        "https://api.openai.com/v1",
+        "Base URL of the OpenAI-compatible chat API (OpenAI, Ollama, llama.cpp, vLLM, "
+        "LM Studio). Workspaces may set their own in Settings.",
+        _parse_url,
+    ),
+    Setting(
+        "llm_api_key",
+        "",
+        "API key for the chat model. Prefer CHATMINA_LLM_API_KEY_FILE.",
+        secret=True,
+    ),
+    Setting(
+        "llm_model",
+        "",
+        "Chat model to answer with. Empty (the default): no model; answers are quoted "
+        "from the knowledge base, with citations and the offer of a person.",
+    ),
+    Setting(
+        "llm_timeout_seconds",
+        60,
+        "How long to wait for the chat model before telling the visitor it is unavailable.",
+        _parse_int,
+        minimum=1,
+        maximum=600,
+    ),
+    Setting(
         "embeddings_dimensions",
         0,
         "Vector size to ask the embedding model for; 0 means the model's own size.",

@@ -480,6 +480,11 @@ class Hit:
     status: str = ""
 
 
+def query_terms(query: str) -> list[str]:
+    """The words of a question that search matches (no stopwords, no repeats)."""
+    return index.query_terms(query)
+
+
 def search(
     db: Database,
     vectors: Vectors,

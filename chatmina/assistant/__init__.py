@@ -1,0 +1,1 @@
+"""The answer engine: prompts, the chat model, extractive answers and the tool-calling loop."""

@@ -1,0 +1,1 @@
+"""Conversations: visitors' questions, the assistant's answers and agents' replies."""
