@@ -131,7 +131,7 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
                 "type": type_ or PROBLEM_TYPES.get(status, "error"),
                 "code": None,
             }
-        return response
+        return answer
 
     if isinstance(exc, NotAuthorizedException):
         target = request.url.path

@@ -3,7 +3,7 @@
 Tests drive Chatmina through the real ``openai`` client against this server, so the whole
 HTTP path (headers, retries, timeouts, status codes, streamed bodies) is exercised; only
 the model behind it is fake. Embeddings are deterministic vectors derived from a hash of
-each input.
+each input; chat completions answer the turns a test scripts, whole or streamed.
 
     with FakeOpenAI(api_key="sk-test") as fake:
         fake.base_url                     # "http://127.0.0.1:PORT/v1"
@@ -11,10 +11,21 @@ each input.
         fake.delay = 0.5                  # every answer waits this long
         fake.requests                     # [(path, json body, headers), ...]
 
+        fake.script(Say("Hello!"), CallTools([("lookup", {"q": "refund"})]), Fail(503))
+        # one turn per chat completion, first in first out; when none is left the
+        # answer is Say(f"Answer to: {last user message}"). Also Cut(text), Garbage().
+        fake.first_token_delay = 0.3      # before the first streamed chunk or a whole answer
+        fake.tokens_per_second = 50       # streamed tokens 20 ms apart (0: no pacing)
+        fake.chat_requests                # the chat completion bodies, in order
+        fake.served                       # chat answers given in full (not Fail, Cut, Garbage)
+        fake.first_token_times            # per stream: seconds from request read to first token
+        fake.disconnects                  # streams the client left before their end
+        fake.wait_for_disconnect(2.0)     # True once a client has left a stream
+
 New endpoints are new entries in ``fake.routes``: a handler receives the request and
 returns a :class:`Reply`, whose ``stream`` sends the body piece by piece (Server-Sent
 Events, see :func:`sse`); raising :class:`CutStream` inside it drops the connection
-mid-answer.
+mid-answer, and raising it from the handler drops the connection unanswered.
 """
 
 from __future__ import annotations
@@ -22,9 +33,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import itertools
 import json
+import re
 import socket
+import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -35,7 +50,15 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 
-DEFAULT_MODELS = ("text-embedding-3-small", "text-embedding-3-large", "nomic-embed-text")
+DEFAULT_MODELS = (
+    "text-embedding-3-small",
+    "text-embedding-3-large",
+    "nomic-embed-text",
+    "gpt-4o-mini",
+    "llama3.2",
+    "qwen2.5",
+)
+ROLES = ("system", "user", "assistant", "tool", "developer")
 
 
 class Recorded(NamedTuple):
@@ -53,6 +76,7 @@ class Request:
     query: str
     headers: dict[str, str]
     body: Any
+    received: float  # time.perf_counter() once the whole request had been read
 
 
 @dataclass
@@ -66,7 +90,8 @@ class Reply:
 
 
 class CutStream(Exception):
-    """Raised by a reply's stream to drop the connection without finishing the answer."""
+    """Raised by a reply's stream to drop the connection without finishing the answer, or
+    by a handler to drop it without answering at all."""
 
 
 Handler = Callable[["FakeOpenAI", Request], Reply]
@@ -83,9 +108,16 @@ def error(
 def sse(events: Iterable[Any], done: bool = True) -> Iterator[bytes]:
     """Server-Sent Events as OpenAI streams them: ``data: <json>`` lines, then ``[DONE]``."""
     for event in events:
-        yield b"data: " + json.dumps(event).encode() + b"\n\n"
+        yield _event(event)
     if done:
-        yield b"data: [DONE]\n\n"
+        yield _DONE
+
+
+def _event(event: Any) -> bytes:
+    return b"data: " + json.dumps(event).encode() + b"\n\n"
+
+
+_DONE = b"data: [DONE]\n\n"
 
 
 def fake_vector(model: str, text: str, dimensions: int) -> np.ndarray:
@@ -130,6 +162,235 @@ def _models(fake: FakeOpenAI, request: Request) -> Reply:
     return Reply(body={"object": "list", "data": data})
 
 
+@dataclass(frozen=True)
+class Say:
+    """The model answers ``text``; a stream sends each word with its trailing space."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class CallTools:
+    """The model calls tools: (name, arguments), the arguments a dict the fake encodes as
+    JSON or a string sent as it is (to test malformed arguments)."""
+
+    calls: list[tuple[str, dict[str, Any] | str]]
+
+
+@dataclass(frozen=True)
+class Fail:
+    """The request fails with this HTTP status, in OpenAI's error shape."""
+
+    status: int
+    message: str = "Simulated failure"
+    code: str | None = None
+    headers: dict[str, str] | None = None
+    kind: str = "server_error"
+
+
+@dataclass(frozen=True)
+class Cut:
+    """Streamed: the words of ``text``, then the connection drops before ``[DONE]``.
+    Not streamed: the connection drops without an answer."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Garbage:
+    """Streamed: one valid chunk, a line that is not JSON, then ``[DONE]``. Not streamed:
+    a 200 whose body is not JSON."""
+
+
+Turn = Say | CallTools | Fail | Cut | Garbage
+
+
+def stream_tokens(text: str) -> list[str]:
+    """The pieces a stream sends ``text`` in: each word with the whitespace after it."""
+    return re.findall(r"\S+\s*|\s+", text)
+
+
+def _text(content: Any) -> str:
+    """A message's text; its content is a string, None, or a list of parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        return " ".join(str(p.get("text", "")) for p in parts)
+    return ""
+
+
+def _prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    return sum(len(_text(m.get("content")).split()) + 3 for m in messages)
+
+
+def _chat_refusal(fake: FakeOpenAI, body: Any) -> Reply | None:
+    """The error the real API gives for this request, if any."""
+    if not isinstance(body, dict) or "model" not in body:
+        return error(400, "you must provide a model parameter")
+    if "messages" not in body:
+        return error(400, "Missing required parameter: 'messages'.")
+    messages = body["messages"]
+    if not isinstance(messages, list) or not messages:
+        return error(400, "Invalid 'messages': expected a non-empty array of objects.")
+    for index, message in enumerate(messages):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role not in ROLES:
+            supported = ", ".join(repr(r) for r in ROLES)
+            return error(
+                400,
+                f"Invalid value for 'messages[{index}].role': {role!r}. "
+                f"Supported values are: {supported}.",
+            )
+    if body["model"] not in fake.models:
+        return error(404, f"The model `{body['model']}` does not exist", code="model_not_found")
+    return None
+
+
+@dataclass(frozen=True)
+class _ToolCall:
+    id: str
+    name: str
+    arguments: str
+
+    def message(self) -> dict[str, Any]:
+        function = {"name": self.name, "arguments": self.arguments}
+        return {"id": self.id, "type": "function", "function": function}
+
+    def deltas(self, index: int) -> list[dict[str, Any]]:
+        """OpenAI's stream shape: the call's name first, then its arguments in pieces."""
+        function = {"name": self.name, "arguments": ""}
+        opening = {"index": index, "id": self.id, "type": "function", "function": function}
+        size = max(1, -(-len(self.arguments) // 3))
+        pieces = [self.arguments[at : at + size] for at in range(0, len(self.arguments), size)]
+        rest = [{"index": index, "function": {"arguments": piece}} for piece in pieces]
+        return [{"tool_calls": [call]} for call in [opening, *rest]]
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What the fake model generates for a turn, whether it is then sent whole or streamed."""
+
+    message: dict[str, Any]
+    deltas: list[dict[str, Any]]
+    finish_reason: str
+    completion_tokens: int
+
+    @classmethod
+    def saying(cls, text: str) -> _Answer:
+        pieces = stream_tokens(text)
+        message = {"role": "assistant", "content": text}
+        return cls(message, [{"content": piece} for piece in pieces], "stop", len(pieces))
+
+    @classmethod
+    def calling(cls, calls: list[_ToolCall]) -> _Answer:
+        message = {"role": "assistant", "content": None, "tool_calls": [c.message() for c in calls]}
+        deltas = [delta for index, call in enumerate(calls) for delta in call.deltas(index)]
+        used = sum(len(call.arguments.split()) + 1 for call in calls)
+        return cls(message, deltas, "tool_calls", used)
+
+
+@dataclass(frozen=True)
+class _Completion:
+    """One chat completion being answered, and what each of its chunks repeats."""
+
+    fake: FakeOpenAI
+    received: float
+    id: str
+    model: str
+    prompt_tokens: int
+    include_usage: bool
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    def whole(self, turn: Say | CallTools | Cut | Garbage) -> Reply:
+        self.fake._pause(self.fake.first_token_delay)
+        if isinstance(turn, Cut):
+            raise CutStream
+        if isinstance(turn, Garbage):
+            return Reply(body=b"{not json", headers={"Content-Type": "application/json"})
+        answer = self._answer(turn)
+        choice = {"index": 0, "message": answer.message, "finish_reason": answer.finish_reason}
+        usage = self._usage(answer.completion_tokens)
+        self.fake._count_served()
+        return Reply(body=self._head("chat.completion") | {"choices": [choice], "usage": usage})
+
+    def stream(self, turn: Say | CallTools | Cut | Garbage) -> Iterator[bytes]:
+        self.fake._pause(self.fake.first_token_delay)
+        yield _event(self._chunk({"role": "assistant", "content": ""}))
+        if isinstance(turn, Garbage):
+            yield b"data: {not json\n\n"
+            yield _DONE
+            return
+        answer = self._answer(turn)
+        yield from self._paced(answer.deltas)
+        if isinstance(turn, Cut):
+            raise CutStream
+        yield _event(self._chunk({}, answer.finish_reason))
+        if self.include_usage:
+            usage = self._usage(answer.completion_tokens)
+            yield _event(self._head("chat.completion.chunk") | {"choices": [], "usage": usage})
+        yield _DONE
+        self.fake._count_served()
+
+    def _paced(self, deltas: list[dict[str, Any]]) -> Iterator[bytes]:
+        """One chunk per delta, each written before the next wait, so that a client who
+        leaves during a slow answer is noticed at the next token."""
+        speed = self.fake.tokens_per_second
+        for index, delta in enumerate(deltas):
+            if index and speed > 0:
+                self.fake._pause(1 / speed)
+            yield _event(self._chunk(delta))
+            if index == 0:  # resumed once the handler has written the first token
+                self.fake._record_first_token(time.perf_counter() - self.received)
+
+    def _answer(self, turn: Say | CallTools | Cut) -> _Answer:
+        if isinstance(turn, CallTools):
+            calls = []
+            for name, arguments in turn.calls:
+                encoded = arguments if isinstance(arguments, str) else json.dumps(arguments)
+                calls.append(_ToolCall(self.fake._call_id(), name, encoded))
+            return _Answer.calling(calls)
+        return _Answer.saying(turn.text)
+
+    def _head(self, kind: str) -> dict[str, Any]:
+        return {"id": self.id, "object": kind, "created": self.created, "model": self.model}
+
+    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+        return self._head("chat.completion.chunk") | {"choices": [choice]}
+
+    def _usage(self, completion_tokens: int) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": self.prompt_tokens + completion_tokens,
+        }
+
+
+def _chat_completions(fake: FakeOpenAI, request: Request) -> Reply:
+    refusal = _chat_refusal(fake, request.body)
+    if refusal is not None:
+        return refusal
+    body = request.body
+    turn, number = fake._take_turn(body["messages"])
+    if isinstance(turn, Fail):
+        failure = error(turn.status, turn.message, turn.kind, turn.code)
+        failure.headers.update(turn.headers or {})
+        return failure
+    options = body.get("stream_options")
+    completion = _Completion(
+        fake,
+        request.received,
+        id=f"chatcmpl-{number}",
+        model=body["model"],
+        prompt_tokens=_prompt_tokens(body["messages"]),
+        include_usage=isinstance(options, dict) and options.get("include_usage") is True,
+    )
+    if body.get("stream"):
+        return Reply(stream=completion.stream(turn))
+    return completion.whole(turn)
+
+
 class FakeOpenAI:
     """The server and its controls; start it with ``with`` (or :meth:`start`/:meth:`stop`)."""
 
@@ -138,17 +399,27 @@ class FakeOpenAI:
         self.dimensions = dimensions
         self.models: list[str] = list(DEFAULT_MODELS)
         self.delay = 0.0
+        self.first_token_delay = 0.0
+        self.tokens_per_second = 0.0
         # Multiplies every vector: real servers do not all return unit vectors.
         self.scale = 1.0
         # False: ignore a requested 'dimensions', like servers whose models cannot shorten.
         self.honour_dimensions = True
         self.requests: list[Recorded] = []
+        self.served = 0
+        self.first_token_times: list[float] = []
+        self.disconnects = 0
         self.routes: dict[tuple[str, str], Handler] = {
             ("POST", "/v1/embeddings"): _embeddings,
             ("GET", "/v1/models"): _models,
+            ("POST", "/v1/chat/completions"): _chat_completions,
         }
         self._failures: deque[Reply] = deque()
+        self._turns: deque[Turn] = deque()
+        self._completion_numbers = itertools.count(1)
+        self._call_numbers = itertools.count(1)
         self._lock = threading.Lock()
+        self._disconnected = threading.Condition(self._lock)
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -172,6 +443,21 @@ class FakeOpenAI:
         with self._lock:
             for _ in range(times):
                 self._failures.append(Reply(status, body, dict(headers or {})))
+
+    def script(self, *turns: Turn) -> None:
+        """Queue the model's next turns: each chat completion request takes the first."""
+        with self._lock:
+            self._turns.extend(turns)
+
+    @property
+    def chat_requests(self) -> list[Any]:
+        with self._lock:
+            return [r.body for r in self.requests if r.path == "/v1/chat/completions"]
+
+    def wait_for_disconnect(self, timeout: float) -> bool:
+        """Whether a client has left a stream before its end, waiting up to ``timeout``."""
+        with self._disconnected:
+            return self._disconnected.wait_for(lambda: self.disconnects > 0, timeout)
 
     def start(self) -> FakeOpenAI:
         self._stopping.clear()
@@ -202,8 +488,7 @@ class FakeOpenAI:
         with self._lock:
             self.requests.append(Recorded(request.path, request.body, request.headers))
             failure = self._failures.popleft() if self._failures else None
-        if self.delay:
-            self._stopping.wait(self.delay)
+        self._pause(self.delay)
         if failure is not None:
             return failure
         if self.api_key is not None:
@@ -216,10 +501,47 @@ class FakeOpenAI:
             return error(404, f"Unknown request URL: {request.method} {request.path}")
         return handler(self, request)
 
+    def _pause(self, seconds: float) -> None:
+        """Wait, unless the server is stopping; never hold the lock while calling this."""
+        if seconds > 0:
+            self._stopping.wait(seconds)
+
+    def _take_turn(self, messages: list[dict[str, Any]]) -> tuple[Turn, int]:
+        """The next scripted turn, or the default answer, and the completion's number."""
+        with self._lock:
+            turn = self._turns.popleft() if self._turns else None
+            number = next(self._completion_numbers)
+        if turn is None:
+            asked = [m.get("content") for m in messages if m["role"] == "user"]
+            turn = Say(f"Answer to: {_text(asked[-1]) if asked else ''}")
+        return turn, number
+
+    def _call_id(self) -> str:
+        with self._lock:
+            return f"call_{next(self._call_numbers)}"
+
+    def _count_served(self) -> None:
+        with self._lock:
+            self.served += 1
+
+    def _record_first_token(self, seconds: float) -> None:
+        with self._lock:
+            self.first_token_times.append(seconds)
+
+    def _count_disconnect(self) -> None:
+        if self._stopping.is_set():
+            return  # the server cut the stream, not the client
+        with self._disconnected:
+            self.disconnects += 1
+            self._disconnected.notify_all()
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    # The default backlog of 5 makes hundreds of clients connecting at once wait for SYN
+    # retries (a second each); load tests open 200+ streams together.
+    request_queue_size = 512
 
     def __init__(self, fake: FakeOpenAI) -> None:
         self.fake = fake
@@ -236,6 +558,11 @@ class _Server(ThreadingHTTPServer):
         with self._connections_lock:
             self._connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients closing kept-alive connections or leaving streams are normal here.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         """End kept-alive connections, so no handler thread outlives the server."""
@@ -265,6 +592,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        received = time.perf_counter()
         url = urlsplit(self.path)
         headers = {name.lower(): value for name, value in self.headers.items()}
         try:
@@ -272,9 +600,12 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._send(error(400, "The body is not valid JSON"))
             return
-        request = Request(method, url.path, url.query, headers, body)
+        request = Request(method, url.path, url.query, headers, body, received)
         try:
             self._send(self.server.fake.answer(request))
+        except CutStream:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (a timeout): nothing to answer
 
@@ -306,10 +637,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if chunk:
                     self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
                     self.wfile.flush()
-        except CutStream:
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
+        except (BrokenPipeError, ConnectionResetError):
+            self.server.fake._count_disconnect()
+            raise
         self.wfile.write(b"0\r\n\r\n")
 
 
