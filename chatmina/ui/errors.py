@@ -123,10 +123,10 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
             )
         elif isinstance(exc, UserError) and exc.field:
             errors = [{"field": exc.field, "message": exc.message}]
-        response = problem(status, detail, type_=type_, title=title, errors=errors, headers=headers)
+        answer = problem(status, detail, type_=type_, title=title, errors=errors, headers=headers)
         if request.url.path.startswith("/v1/"):
             # OpenAI clients read the message from "error"; the problem fields stay too.
-            response.content["error"] = {
+            answer.content["error"] = {
                 "message": detail,
                 "type": type_ or PROBLEM_TYPES.get(status, "error"),
                 "code": None,
