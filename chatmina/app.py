@@ -120,6 +120,7 @@ def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
             services.knowledge.stop()
+            await services.answerer.clients.close()
             services.db.checkpoint()
 
     return ChatminaApp(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import time
+import weakref
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +26,7 @@ from chatmina.errors import Unavailable
 
 MAX_RETRIES = 2
 MAX_WAIT_SECONDS = 10.0
-BACKOFF_SECONDS = (0.5, 2.0)
+BACKOFF_SECONDS = (0.25, 1.0)
 # The client refuses to start without a key; servers without authentication ignore it.
 _NO_KEY = "no-key"
 _RETRIED_STATUSES = {408, 409, 429, 500, 502, 503, 504}
@@ -190,14 +191,11 @@ class ChatModel:
             except openai.APIStatusError as error:
                 failure = self._status_error(error)
             except openai.APITimeoutError:
-                failure = ModelError(
-                    "timeout",
-                    f"The model at {self.server} did not answer within "
-                    f"{self.config.timeout:g} seconds.",
-                )
+                failure = self._timeout()
             except openai.APIConnectionError:
                 failure = ModelError("unreachable", f"The model at {self.server} is unreachable.")
-            retryable = failure.kind in ("timeout", "unreachable", "rate_limited", "server")
+            # A timeout already cost the visitor the whole wait: it is not tried again.
+            retryable = failure.kind in ("unreachable", "rate_limited", "server")
             wait = failure.retry_after
             if wait is None:
                 wait = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)]
@@ -205,6 +203,12 @@ class ChatModel:
                 raise failure
             attempt += 1
             await asyncio.sleep(wait)
+
+    def _timeout(self) -> ModelError:
+        return ModelError(
+            "timeout",
+            f"The model at {self.server} did not answer within {self.config.timeout:g} seconds.",
+        )
 
     def _status_error(self, error: Any) -> ModelError:
         status = error.status_code
@@ -231,6 +235,10 @@ class ChatModel:
         return ModelError("bad_request", f"The model at {self.server} refused ({status}): {detail}")
 
     def _stream_error(self, error: BaseException) -> ModelError:
+        import openai
+
+        if isinstance(error, openai.APITimeoutError | TimeoutError):
+            return self._timeout()
         if _is_context_length(error):
             return ModelError("context_length", f"The question and sources are too long: {error}")
         return ModelError(
@@ -266,25 +274,33 @@ def _merge_call(calls: dict[int, ToolCallRequest], delta: Any) -> None:
 
 
 class ClientPool:
-    """``AsyncOpenAI`` clients by configuration and event loop (a client's connections
-    belong to the loop that opened them)."""
+    """``AsyncOpenAI`` clients by configuration, per event loop (a client's connections
+    belong to the loop that opened them). :meth:`close` ends the current loop's."""
 
     def __init__(self) -> None:
-        self._clients: dict[tuple[Any, ...], Any] = {}
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, Any]]
+        self._by_loop = weakref.WeakKeyDictionary()
 
     def client(self, config: ChatModelConfig) -> Any:
         import openai
 
-        loop = asyncio.get_running_loop()
-        key = (id(loop), config.base_url, config.api_key, config.timeout)
-        found = self._clients.get(key)
+        clients = self._by_loop.setdefault(asyncio.get_running_loop(), {})
+        key = (config.base_url, config.api_key, config.timeout)
+        found = clients.get(key)
         if found is None:
             found = openai.AsyncOpenAI(
                 base_url=config.base_url,
                 api_key=config.api_key or _NO_KEY,
                 timeout=config.timeout,
                 max_retries=0,
+                # The client's own default wrapper closes itself from __del__ on whatever
+                # loop is running then, which breaks when that is not the loop it used.
+                http_client=openai.DefaultAsyncHttpxClient(timeout=config.timeout),
             )
-            self._clients = {k: v for k, v in self._clients.items() if k[0] == id(loop)}
-            self._clients[key] = found
+            clients[key] = found
         return found
+
+    async def close(self) -> None:
+        clients = self._by_loop.pop(asyncio.get_running_loop(), {})
+        for client in clients.values():
+            await client.close()

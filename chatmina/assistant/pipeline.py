@@ -246,6 +246,8 @@ class Run:
         try:
             async for event in self._converse(config, sources, tools):
                 yield event
+            if not "".join(self.shown).strip():
+                raise ModelError("bad_stream", "The model returned an empty answer.")
         except ModelError as error:
             self.record.outcome = "failed"
             self.record.error = str(error)
