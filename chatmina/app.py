@@ -27,6 +27,8 @@ from chatmina.accounts.routes import AccountController, SignInController
 from chatmina.accounts.workspace_routes import WorkspaceController
 from chatmina.assistant.api import ChatApi
 from chatmina.assistant.pipeline import Answerer
+from chatmina.assistant.playground_routes import PlaygroundController
+from chatmina.assistant.routes import AssistantController, GapsController
 from chatmina.knowledge import embedders, embedding_sets
 from chatmina.knowledge import imports as knowledge_imports
 from chatmina.knowledge.api import KnowledgeApi
@@ -132,6 +134,9 @@ def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
             AccountController,
             WorkspaceController,
             KnowledgeController,
+            GapsController,
+            AssistantController,
+            PlaygroundController,
             EmailController,
             AccountsApi,
             KnowledgeApi,
