@@ -109,9 +109,10 @@ def collect(events: list[Event]) -> AnswerView:
     sources = next((e for e in events if isinstance(e, Sources)), None)
     finished = next(e for e in events if isinstance(e, Finished))
     tools: dict[str, dict[str, Any]] = {}
+    calls = calls_in(finished.prompt)
     for event in events:
         if isinstance(event, ToolStatus):
-            tools[event.call_id] = payload(event)
+            tools[event.call_id] = {**payload(event), **calls.get(event.call_id, {})}
     return AnswerView(
         content=finished.content,
         outcome=finished.outcome,
@@ -181,10 +182,24 @@ def _public(source: dict[str, Any]) -> dict[str, Any]:
     return {k: source.get(k) for k in SOURCE_FIELDS}
 
 
+def calls_in(prompt: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Each function call's arguments and result, by call id, as the prompt carried them
+    (the events only say how a call went)."""
+    found: dict[str, dict[str, str]] = {}
+    for message in prompt:
+        for call in message.get("tool_calls") or []:
+            found.setdefault(call["id"], {})["arguments"] = call["function"]["arguments"]
+        if message.get("role") == "tool":
+            found.setdefault(message["tool_call_id"], {})["result"] = message["content"]
+    return found
+
+
 def _tool_from_record(call: dict[str, Any]) -> dict[str, Any]:
     return {
         "call_id": call.get("id", ""),
         "name": call.get("name", ""),
         "state": "done" if call.get("ok") else "failed",
         "detail": call.get("summary", ""),
+        "arguments": call.get("arguments", ""),
+        "result": call.get("content", ""),
     }

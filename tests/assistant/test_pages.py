@@ -11,13 +11,14 @@ import pytest
 from sqlalchemy import func, select, text
 
 from chatmina.assistant import service as assistant
+from chatmina.assistant.tools import Tool, ToolOutcome
 from chatmina.conversations import service as conversations
 from chatmina.conversations.models import Conversation, Message
 from chatmina.privacy.models import AuditEvent
 from chatmina.ui.context import Services
 from tests.accounts.helpers import assert_not_500, assert_problem, field_error, page_text
 from tests.conftest import Personas
-from tests.fakes.openai_server import FakeOpenAI, Say, stream_tokens
+from tests.fakes.openai_server import CallTools, FakeOpenAI, Say, stream_tokens
 
 KEY = "sk-live-0123456789abcdef"
 REFUND_QUESTION = "How many days do I have to request a refund?"
@@ -313,6 +314,43 @@ def test_the_stream_sends_started_sources_tokens_and_finished_in_order(
     assert [c["url"] for c in finished["citations"]] == ["https://help.acme.test/refunds"]
     assert finished["prompt"][0]["role"] == "system" and finished["usage"]["prompt_tokens"] > 0
     assert {"prepare_ms", "search_ms", "first_token_ms", "total_ms"} <= finished["timings"].keys()
+
+
+class OrderStatus:
+    """A dispatcher with one function that always finds the order shipped."""
+
+    tool = Tool(
+        name="order_status",
+        description="Where an order is",
+        parameters={"type": "object", "properties": {"order_id": {"type": "string"}}},
+    )
+
+    async def tools(self, workspace_id: int, *, verified: bool) -> list[Tool]:
+        return [self.tool]
+
+    async def call(self, tool: Tool, arguments: dict[str, Any], context: Any) -> ToolOutcome:
+        return ToolOutcome(True, '{"status": "shipped"}', "shipped")
+
+
+def test_function_calls_are_shown_with_their_arguments_and_result(
+    alice: Any, model: FakeOpenAI, services: Services, personas: Personas
+) -> None:
+    services.answerer.dispatcher = OrderStatus()
+    turns = [CallTools([("order_status", {"order_id": "12345"})]), Say("It has shipped.")]
+    model.script(*turns)
+    form = {"question": "Where is order 12345?"}
+    events = events_of(alice.submit(url(personas, "/playground/stream"), form).text)
+    tools = [data for name, data in events if name == "tool"]
+    assert [(t["name"], t["state"]) for t in tools] == [
+        ("order_status", "running"),
+        ("order_status", "done"),
+    ]
+    assert tools[-1]["detail"] == "shipped"
+    model.script(*turns)
+    shown = page_text(alice.submit(url(personas, "/playground"), form))
+    assert "Function calls" in shown and "order_status" in shown
+    assert '<pre class="chunk" aria-label="Arguments">{"order_id": "12345"}</pre>' in shown
+    assert '<pre class="chunk" aria-label="Result">{"status": "shipped"}</pre>' in shown
 
 
 def test_the_stream_continues_the_conversation_it_started(

@@ -166,6 +166,8 @@ function renderDetails(root, answer) {
               " ",
               badge(t.state, { done: "success", failed: "danger" }[t.state] || "neutral"),
               t.detail ? ` ${t.detail}` : "",
+              t.arguments ? h("pre", { class: "chunk", "aria-label": "Arguments" }, t.arguments) : null,
+              t.result ? h("pre", { class: "chunk", "aria-label": "Result" }, t.result) : null,
             ),
           ),
         ),
@@ -178,6 +180,20 @@ function renderDetails(root, answer) {
     sourcesTable(answer.sources || [], slug),
     ...(answer.outcome ? [promptBlock(answer)].filter(Boolean) : []),
   );
+}
+
+// The events only say how a function call went; its arguments and result are in the prompt.
+function addCallDetails(tools, prompt) {
+  for (const message of prompt || []) {
+    for (const call of message.tool_calls || []) {
+      if (tools[call.id]) {
+        tools[call.id].arguments = call.function.arguments;
+      }
+    }
+    if (message.role === "tool" && tools[message.tool_call_id]) {
+      tools[message.tool_call_id].result = message.content;
+    }
+  }
 }
 
 // -- Server-Sent Events from a fetch body ---------------------------------------------------
@@ -291,6 +307,7 @@ class Playground {
       } else if (name === "finished") {
         finished = true;
         Object.assign(answer, data);
+        addCallDetails(answer.tools, data.prompt);
         text.textContent = data.content;
         text.dataset.state = "finished";
         who.append(" ", outcomeBadge(data.outcome));
