@@ -18,7 +18,7 @@ from chatmina.privacy.models import AuditEvent
 from chatmina.ui.context import Services
 from tests.accounts.helpers import assert_not_500, assert_problem, field_error, page_text
 from tests.conftest import Personas
-from tests.fakes.openai_server import CallTools, FakeOpenAI, Say, stream_tokens
+from tests.fakes.openai_server import CallTools, FakeOpenAI, Say
 
 KEY = "sk-live-0123456789abcdef"
 REFUND_QUESTION = "How many days do I have to request a refund?"
@@ -303,7 +303,9 @@ def test_the_stream_sends_started_sources_tokens_and_finished_in_order(
     assert response.headers["content-type"].startswith("text/event-stream")
     events = events_of(response.text)
     names = [name for name, _ in events]
-    assert names == ["started", "sources", *["token"] * len(stream_tokens(answer)), "finished"]
+    # Tokens that arrive together may travel in one event: only their order and sum count.
+    assert names[:2] == ["started", "sources"] and names[-1] == "finished"
+    assert set(names[2:-1]) == {"token"}
     started, sources, finished = events[0][1], events[1][1], events[-1][1]
     assert started["conversation_id"] > 0 and started["question_id"] > 0
     best = sources["sources"][0]
