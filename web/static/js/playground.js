@@ -288,7 +288,14 @@ class Playground {
       h("li", { class: "bubble bubble--visitor" }, h("p", { class: "bubble__who" }, "Visitor"), h("div", { class: "bubble__text" }, question.trim())),
     );
     const who = h("p", { class: "bubble__who" }, "Assistant");
-    const text = h("div", { class: "bubble__text", "data-answer": true, "data-state": "streaming", "aria-live": "polite" });
+    // aria-busy: screen readers read the answer once it is complete, not word by word.
+    const text = h("div", {
+      class: "bubble__text",
+      "data-answer": true,
+      "data-state": "streaming",
+      "aria-live": "polite",
+      "aria-busy": "true",
+    });
     const bubble = h("li", { class: "bubble bubble--assistant" }, who, text);
     this.transcript.append(bubble);
     const answer = { outcome: null, sources: [], tools: {} };
@@ -319,6 +326,7 @@ class Playground {
         this.field.value = "";
       }
     }
+    text.setAttribute("aria-busy", "false");
     if (!finished) {
       text.dataset.state = "failed";
       this.showError("The answer was interrupted. Try again.");
