@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from chatmina.assistant.service import ChatModelConfig
+from chatmina.assistant.sse import EventReader, StreamError, ToolCallDelta
 from chatmina.errors import Unavailable
 
 MAX_RETRIES = 2
@@ -118,38 +119,45 @@ class ChatModel:
         tool_choice: str | None = None,
         max_tokens: int | None = None,
     ) -> AsyncGenerator[str | Completion, None]:
-        import openai
-
+        """Text as it arrives (what came in one network read, joined), then a Completion."""
         response = await self._open(messages, tools, tool_choice, max_tokens)
+        reader = EventReader()
         text: list[str] = []
         calls: dict[int, ToolCallRequest] = {}
         completion = Completion("")
         try:
-            async for chunk in response:
-                if chunk.usage is not None:
-                    completion.prompt_tokens = chunk.usage.prompt_tokens or 0
-                    completion.completion_tokens = chunk.usage.completion_tokens or 0
-                for choice in chunk.choices:
-                    delta = choice.delta
-                    if delta is not None and delta.content:
-                        text.append(delta.content)
-                        yield delta.content
-                    for call in (delta.tool_calls or []) if delta is not None else []:
-                        _merge_call(calls, call)
-                    if choice.finish_reason:
-                        completion.finish_reason = choice.finish_reason
-        except openai.APIError as error:
-            raise self._stream_error(error) from None
-        except (TimeoutError, ValueError, OSError) as error:
-            raise self._stream_error(error) from None
-        except Exception as error:  # httpx transport errors while reading the body
-            if type(error).__module__.startswith(("httpx", "httpcore")):
+            async for data in response.aiter_raw():
+                pieces = []
+                for chunk in reader.feed(data):
+                    if chunk.usage is not None:
+                        completion.prompt_tokens = chunk.usage.prompt_tokens or 0
+                        completion.completion_tokens = chunk.usage.completion_tokens or 0
+                    for choice in chunk.choices:
+                        delta = choice.delta
+                        if delta is not None and delta.content:
+                            pieces.append(delta.content)
+                        for call in (delta.tool_calls or []) if delta is not None else []:
+                            _merge_call(calls, call)
+                        if choice.finish_reason:
+                            completion.finish_reason = choice.finish_reason
+                if pieces:
+                    piece = "".join(pieces)
+                    text.append(piece)
+                    yield piece
+        except StreamError as error:
+            raise ModelError(
+                "bad_stream", f"The answer from {self.server} broke off: {error}"
+            ) from None
+        except Exception as error:
+            if _is_transport_error(error):
                 raise self._stream_error(error) from None
             raise
         finally:
             # Also when the visitor left (cancellation): the upstream request must end now.
             with anyio.CancelScope(shield=True):
-                await response.close()
+                await response.aclose()
+        if not reader.done and completion.finish_reason is None:
+            raise ModelError("bad_stream", f"The answer from {self.server} broke off (no end).")
         completion.text = "".join(text)
         completion.tool_calls = [calls[i] for i in sorted(calls)]
         yield completion
@@ -181,13 +189,14 @@ class ChatModel:
         attempt = 0
         while True:
             try:
-                return await client.chat.completions.create(
+                raw = await client.chat.completions.with_raw_response.create(
                     model=self.config.model,
                     messages=messages,
                     stream=True,
                     stream_options={"include_usage": True},
                     **extra,
                 )
+                return raw.http_response  # not read yet: stream() reads it
             except openai.APIStatusError as error:
                 failure = self._status_error(error)
             except openai.APITimeoutError:
@@ -235,9 +244,7 @@ class ChatModel:
         return ModelError("bad_request", f"The model at {self.server} refused ({status}): {detail}")
 
     def _stream_error(self, error: BaseException) -> ModelError:
-        import openai
-
-        if isinstance(error, openai.APITimeoutError | TimeoutError):
+        if isinstance(error, TimeoutError) or "Timeout" in type(error).__name__:
             return self._timeout()
         if _is_context_length(error):
             return ModelError("context_length", f"The question and sources are too long: {error}")
@@ -257,7 +264,15 @@ def _error_detail(error: Any) -> str:
     return str(getattr(error, "message", error))[:300]
 
 
-def _merge_call(calls: dict[int, ToolCallRequest], delta: Any) -> None:
+def _is_transport_error(error: BaseException) -> bool:
+    """A network failure while reading the body (the client's HTTP library raises its own
+    exception types, which it does not re-export)."""
+    return isinstance(error, OSError | TimeoutError) or type(error).__module__.startswith(
+        ("httpx", "httpcore")
+    )
+
+
+def _merge_call(calls: dict[int, ToolCallRequest], delta: ToolCallDelta) -> None:
     """Tool calls arrive in pieces: the first names the call, later ones add arguments."""
     index = delta.index if delta.index is not None else len(calls)
     call = calls.setdefault(index, ToolCallRequest(id="", name="", arguments=""))

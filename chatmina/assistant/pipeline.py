@@ -133,6 +133,7 @@ class Answerer:
 
     def search(self, workspace_id: int, query: str, config: assistant.AssistantConfig) -> _Found:
         began = time.perf_counter()
+        query = query[: knowledge.MAX_QUERY_CHARS]  # a long question: its start says enough
         try:
             hits = knowledge.search(
                 self.db, self.vectors, workspace_id, query, limit=config.max_sources

@@ -480,6 +480,9 @@ class Hit:
     status: str = ""
 
 
+MAX_QUERY_CHARS = 2000
+
+
 def query_terms(query: str) -> list[str]:
     """The words of a question that search matches (no stopwords, no repeats)."""
     return index.query_terms(query)
@@ -503,8 +506,8 @@ def search(
     query = query.strip()
     if not query:
         raise UserError("Type something to search for.", "q")
-    if len(query) > 2000:
-        raise UserError("The search text is longer than 2,000 characters.", "q")
+    if len(query) > MAX_QUERY_CHARS:
+        raise UserError(f"The search text is longer than {MAX_QUERY_CHARS:,} characters.", "q")
     if mode not in ("hybrid", "text", "vector"):
         raise UserError("mode must be hybrid, text or vector.", "mode")
     if status is not None and status not in STATUSES:

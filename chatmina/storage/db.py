@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -145,6 +146,11 @@ class Database:
         self._write = sessionmaker(
             self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False
         )
+        # Writers in this process queue here, woken the moment the previous one commits.
+        # Left to SQLite, a writer that finds the database locked sleeps in its busy handler
+        # (up to 100 ms at a time): under load, answers waited on those sleeps, not on work.
+        # Other processes (the command line) still meet the busy timeout.
+        self._writer = threading.RLock()
 
     @classmethod
     def open(cls, data_dir: Path, keys: Keys) -> Database:
@@ -163,7 +169,7 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A session whose transaction starts with BEGIN IMMEDIATE and commits on success."""
-        with self._write() as session, session.begin():
+        with self._writer, self._write() as session, session.begin():
             yield session
 
     def checkpoint(self) -> None:

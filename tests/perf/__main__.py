@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from tests.perf import backup, binary, embed, kb_ingest, kb_search, login, startup
+from tests.perf import answer, backup, binary, embed, kb_ingest, kb_search, login, startup
 from tests.perf.common import Result
 from tests.perf.kb_quality import run as kb_quality
 
@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, Callable[[], list[Result]]] = {
     "embed": embed.run,
     "binary": binary.run,
     "backup": backup.run,
+    "answer": answer.run,
 }
 
 
