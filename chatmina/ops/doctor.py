@@ -14,6 +14,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from chatmina.settings import Settings
 from chatmina.storage.keys import DB_FILE_NAME, KEY_FILE_NAME, KeyError_, Keys, load_keys
@@ -212,22 +213,21 @@ def check_smtp(settings: Settings, keys: Keys) -> list[Finding]:
     return [Finding(OK, "smtp", f"{where} reachable ({smtp.security}{login})")]
 
 
-def _providers(settings: Settings) -> list[tuple[str, str, str]]:
-    """(name, base URL, API key) of each configured OpenAI-compatible endpoint in use.
-
-    Any setting ``<name>_base_url`` counts, unless a setting ``<name>`` picks something
-    other than ``openai`` (the built-in embedder needs no network).
-    """
+def _providers(settings: Settings) -> list[tuple[str, str, str, str]]:
+    """(name, base URL, API key, model) of each OpenAI-compatible server in use: the chat
+    model when one is set, the embeddings server when embeddings=openai."""
     found = []
-    for setting, value in settings.values.items():
-        if not setting.endswith("base_url") or not value:
-            continue
-        name = setting.removesuffix("base_url").rstrip("_") or "llm"
-        chosen = settings.values.get(name)
-        if isinstance(chosen, str) and chosen and chosen != "openai":
-            continue
-        api_key = settings.values.get(setting.removesuffix("base_url") + "api_key") or ""
-        found.append((name, str(value), str(api_key)))
+    if settings.llm_model:
+        found.append(("llm", settings.llm_base_url, settings.llm_api_key, settings.llm_model))
+    if settings.embeddings == "openai":
+        found.append(
+            (
+                "embeddings",
+                settings.embeddings_base_url,
+                settings.embeddings_api_key,
+                settings.embeddings_model,
+            )
+        )
     return found
 
 
@@ -238,7 +238,7 @@ def check_llm(settings: Settings) -> list[Finding]:
     if not providers:
         return [Finding(OK, "llm", "none configured: answers quote the knowledge base")]
     findings = []
-    for name, base_url, api_key in providers:
+    for name, base_url, api_key, model in providers:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         try:
             response = httpx.get(
@@ -253,9 +253,21 @@ def check_llm(settings: Settings) -> list[Finding]:
             findings.append(
                 Finding(WARN, name, f"{base_url} answered {response.status_code} to /models")
             )
+        elif not _lists_model(response, model):
+            findings.append(Finding(WARN, name, f"{base_url} does not list the model {model}"))
         else:
-            findings.append(Finding(OK, name, f"{base_url} reachable"))
+            findings.append(Finding(OK, name, f"{base_url} reachable, model {model} listed"))
     return findings
+
+
+def _lists_model(response: Any, model: str) -> bool:
+    """Whether /models lists ``model``; servers that answer something else get the benefit
+    of the doubt."""
+    try:
+        ids = {str(m.get("id")) for m in response.json()["data"]}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return True
+    return model in ids or any(i.split(":")[0] == model.split(":")[0] for i in ids)
 
 
 def run_checks(settings: Settings) -> list[Finding]:

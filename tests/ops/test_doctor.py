@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from chatmina.settings import SETTINGS, Settings
+from chatmina.settings import Settings
 from chatmina.storage.keys import DB_FILE_NAME
 from chatmina.ui.context import Services
+from tests.fakes.openai_server import FakeOpenAI
 from tests.mail.conftest import (
     SMTP_PASSWORD,
     SMTP_USER,
@@ -139,56 +138,41 @@ def test_an_unreachable_smtp_server_is_a_failure(settings: Settings, services: S
     assert f"cannot reach 127.0.0.1:{port}" in result.stdout
 
 
-class _Models(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        ok = self.path.endswith("/models") and self.headers.get("Authorization") == "Bearer sk-ok"
-        self.send_response(200 if ok else 401)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(b'{"data": []}')
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def models_server() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Models)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+PROVIDERS = {
+    # name: (settings that turn it on, base URL setting, key setting)
+    "llm": ({"CHATMINA_LLM_MODEL": "llama3.2"}, "CHATMINA_LLM_BASE_URL", "CHATMINA_LLM_API_KEY"),
+    "embeddings": (
+        {"CHATMINA_EMBEDDINGS": "openai", "CHATMINA_EMBEDDINGS_MODEL": "nomic-embed-text"},
+        "CHATMINA_EMBEDDINGS_BASE_URL",
+        "CHATMINA_EMBEDDINGS_API_KEY",
+    ),
+}
 
 
-def _base_url_setting() -> str:
-    for s in SETTINGS:
-        if s.name.endswith("base_url") and f"{s.name.removesuffix('base_url')}api_key" in {
-            t.name for t in SETTINGS
-        }:
-            return s.name
-    pytest.skip("no OpenAI-compatible endpoint setting exists yet")
-
-
-def test_an_openai_compatible_endpoint_is_probed_with_its_key(
-    settings: Settings, services: Services, models_server: str
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_an_openai_compatible_server_is_probed_with_its_key_and_model(
+    settings: Settings, services: Services, name: str
 ) -> None:
     services.db.close()
-    base = _base_url_setting()
-    prefix = base.removesuffix("base_url")
-    env = {f"CHATMINA_{base.upper()}": models_server}
-    selector = prefix.rstrip("_")
-    if selector in {s.name for s in SETTINGS}:
-        env[f"CHATMINA_{selector.upper()}"] = "openai"
-    good = chatmina(
-        settings.data_path, "doctor", **env, **{f"CHATMINA_{prefix.upper()}API_KEY": "sk-ok"}
-    )
-    assert f"{models_server} reachable" in good.stdout, good.stdout
-    bad = chatmina(
-        settings.data_path, "doctor", **env, **{f"CHATMINA_{prefix.upper()}API_KEY": "sk-no"}
-    )
-    assert bad.returncode == 1
-    assert "refused the API key" in bad.stdout
-    assert "sk-no" not in bad.stdout
+    turn_on, url_setting, key_setting = PROVIDERS[name]
+    with FakeOpenAI(api_key="sk-ok") as fake:
+        env = {**turn_on, url_setting: fake.base_url}
+        good = chatmina(settings.data_path, "doctor", **env, **{key_setting: "sk-ok"})
+        assert lines(good.stdout)[name] == "ok", good.stdout
+        assert f"{fake.base_url} reachable, model" in good.stdout
+        bad = chatmina(settings.data_path, "doctor", **env, **{key_setting: "sk-no"})
+        assert bad.returncode == 1
+        assert "refused the API key" in bad.stdout and "sk-no" not in bad.stdout
+        fake.models.clear()
+        missing = chatmina(settings.data_path, "doctor", **env, **{key_setting: "sk-ok"})
+        assert lines(missing.stdout)[name] == "warn"
+        assert "does not list the model" in missing.stdout
+
+
+def test_without_a_chat_model_nothing_is_probed(settings: Settings, services: Services) -> None:
+    services.db.close()
+    result = chatmina(settings.data_path, "doctor")
+    assert "none configured: answers quote the knowledge base" in result.stdout
 
 
 def test_doctor_on_a_directory_that_does_not_exist_yet_creates_nothing(tmp_path: Path) -> None:
