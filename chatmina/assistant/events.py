@@ -71,6 +71,8 @@ class Finished:
     usage: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     prompt: list[dict[str, Any]] = field(default_factory=list)  # as last sent to the model
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # id, name, arguments, ok,
+    # content (what the model was told), summary, ms
     error: str | None = None
 
 

@@ -98,7 +98,14 @@ def _is_context_length(error: Any) -> bool:
     text = str(getattr(error, "message", "") or error).lower()
     return code == "context_length_exceeded" or any(
         phrase in text
-        for phrase in ("context length", "context_length", "maximum context", "too many tokens")
+        for phrase in (
+            "context length",  # OpenAI, vLLM: "maximum context length is ..."
+            "context_length",
+            "maximum context",
+            "context size",  # llama.cpp: "... exceeds the available context size"
+            "context window",
+            "too many tokens",
+        )
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +70,7 @@ class Question:
     conversation_id: int | None = None
     history: list[Turn] | None = None  # None: the conversation's stored messages
     verified: bool = False
+    asked_by_id: int | None = None  # the admin asking in the playground
 
 
 @dataclass
@@ -118,7 +119,12 @@ class Answerer:
     def _prepare(self, question: Question, text: str, started: float) -> _Prepared:
         config = assistant.load_config(self.db, self.keys, self.settings, question.workspace_id)
         conversation_id, question_id = conversations.add_question(
-            self.db, question.workspace_id, question.conversation_id, question.channel, text
+            self.db,
+            question.workspace_id,
+            question.conversation_id,
+            question.channel,
+            text,
+            started_by_id=question.asked_by_id,
         )
         history = question.history
         if history is None:
@@ -183,7 +189,7 @@ class Run:
         self.prompt: list[dict[str, Any]] = []
         self.quoted: list[Source] = []  # passages quoted word for word (no model, or it failed)
 
-    async def events(self) -> AsyncIterator[Event]:
+    async def events(self) -> AsyncGenerator[Event, None]:
         p = self.p
         yield Started(p.conversation_id, p.question_id)
         try:
@@ -401,6 +407,7 @@ class Run:
             usage=self.record.usage,
             timings=self.p.timings,
             prompt=self.prompt,
+            tool_calls=self.record.tool_calls,
             error=self.record.error,
         )
 

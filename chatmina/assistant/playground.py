@@ -108,17 +108,12 @@ def collect(events: list[Event]) -> AnswerView:
     """A finished run's events as one answer (the form path, without JavaScript)."""
     sources = next((e for e in events if isinstance(e, Sources)), None)
     finished = next(e for e in events if isinstance(e, Finished))
-    tools: dict[str, dict[str, Any]] = {}
-    calls = calls_in(finished.prompt)
-    for event in events:
-        if isinstance(event, ToolStatus):
-            tools[event.call_id] = {**payload(event), **calls.get(event.call_id, {})}
     return AnswerView(
         content=finished.content,
         outcome=finished.outcome,
         sources=[_public(s.as_dict()) for s in sources.sources] if sources else [],
         citations=[_public(s.as_dict()) for s in finished.citations],
-        tools=list(tools.values()),
+        tools=[_tool_from_record(c) for c in finished.tool_calls],
         usage=dict(finished.usage),
         timings=dict(finished.timings),
         model=finished.model,
@@ -180,18 +175,6 @@ def _source(source: Source) -> dict[str, Any]:
 
 def _public(source: dict[str, Any]) -> dict[str, Any]:
     return {k: source.get(k) for k in SOURCE_FIELDS}
-
-
-def calls_in(prompt: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
-    """Each function call's arguments and result, by call id, as the prompt carried them
-    (the events only say how a call went)."""
-    found: dict[str, dict[str, str]] = {}
-    for message in prompt:
-        for call in message.get("tool_calls") or []:
-            found.setdefault(call["id"], {})["arguments"] = call["function"]["arguments"]
-        if message.get("role") == "tool":
-            found.setdefault(message["tool_call_id"], {})["result"] = message["content"]
-    return found
 
 
 def _tool_from_record(call: dict[str, Any]) -> dict[str, Any]:

@@ -8,9 +8,9 @@ answer as it arrives (Server-Sent Events).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from functools import partial
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import anyio.to_thread
 from litestar import Controller, Request, Response, get, post
@@ -20,7 +20,6 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from chatmina.accounts.models import Workspace
 from chatmina.accounts.roles import Permission
 from chatmina.assistant import playground, service
-from chatmina.assistant.events import Event
 from chatmina.assistant.pipeline import MAX_QUESTION_CHARS, Question, Run
 from chatmina.errors import UserError
 from chatmina.ui.context import get_auth
@@ -90,7 +89,15 @@ class PlaygroundController(Controller):
         conversation_id = _conversation_id(data)
         playground.check_conversation(services_of(request).db, workspace.id, conversation_id)
         asked = text(data, "question", QUESTION_FIELD_LIMIT)
-        return Question(workspace.id, workspace.name, asked, playground.CHANNEL, conversation_id)
+        user = get_auth(request.scope).user
+        return Question(
+            workspace.id,
+            workspace.name,
+            asked,
+            playground.CHANNEL,
+            conversation_id,
+            asked_by_id=user.id if user else None,
+        )
 
     async def _start(self, request: Req, data: dict[str, Any]) -> Run:
         question = await anyio.to_thread.run_sync(self._question, request, data)
@@ -150,7 +157,7 @@ async def _events(run: Run) -> AsyncIterator[ServerSentEventMessage]:
     # aclosing: when the browser goes away, the run is closed at once and stores what
     # was shown, instead of whenever the garbage collector gets to it.
     # events() is an async generator, though annotated as a plain AsyncIterator.
-    stream = cast(AsyncGenerator[Event, None], run.events())
+    stream = run.events()
     async with contextlib.aclosing(stream) as events:
         async for event in events:
             yield ServerSentEventMessage(

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from chatmina import clock
-from chatmina.conversations.models import CHANNELS, Conversation, Message
+from chatmina.conversations.models import Conversation, Message
 from chatmina.errors import NotFound
 from chatmina.storage.db import Database
 
@@ -42,23 +42,6 @@ class AnswerRecord:
     error: str | None = None
 
 
-def start(db: Database, workspace_id: int, channel: str, started_by_id: int | None = None) -> int:
-    assert channel in CHANNELS
-    now = clock.now()
-    with db.write() as s:
-        row = Conversation(
-            workspace_id=workspace_id,
-            channel=channel,
-            state="bot",
-            started_by_id=started_by_id,
-            created_at=now,
-            updated_at=now,
-        )
-        s.add(row)
-        s.flush()
-        return row.id
-
-
 def get(db: Database, workspace_id: int, conversation_id: int) -> Conversation:
     with db.read() as s:
         row = s.get(Conversation, conversation_id)
@@ -68,7 +51,12 @@ def get(db: Database, workspace_id: int, conversation_id: int) -> Conversation:
 
 
 def add_question(
-    db: Database, workspace_id: int, conversation_id: int | None, channel: str, question: str
+    db: Database,
+    workspace_id: int,
+    conversation_id: int | None,
+    channel: str,
+    question: str,
+    started_by_id: int | None = None,
 ) -> tuple[int, int]:
     """Store a visitor's question, starting a conversation when none is given.
 
@@ -81,6 +69,7 @@ def add_question(
                 workspace_id=workspace_id,
                 channel=channel,
                 state="bot",
+                started_by_id=started_by_id,
                 created_at=now,
                 updated_at=now,
             )

@@ -168,11 +168,21 @@ async def test_a_malformed_stream_is_reported(
     assert_offered_a_person_and_kept_everything(services, finished, "broke off")
 
 
+LLAMA_CPP_CONTEXT_ERROR = Fail(
+    400,
+    "the request exceeds the available context size, try increasing it",
+    kind="exceed_context_size_error",
+)
+
+
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    "refusal", [CONTEXT_ERROR, LLAMA_CPP_CONTEXT_ERROR], ids=["openai", "llama.cpp"]
+)
 async def test_a_context_length_error_trims_history_and_sources_and_retries_once(
-    services: Services, personas: Personas, model: FakeOpenAI
+    services: Services, personas: Personas, model: FakeOpenAI, refusal: Fail
 ) -> None:
-    model.script(CONTEXT_ERROR, Say("Press Request refund [1]."))
+    model.script(refusal, Say("Press Request refund [1]."))
     finished, _ = await answer(services, personas)
     assert finished.outcome == "answered"
     first, second = model.chat_requests
