@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import MASTER_KEY, PASSWORD
+from tests.fakes.openai_server import FakeOpenAI, Say
 from tests.server_helpers import RunningServer
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -47,10 +48,10 @@ def _environment(**extra: str) -> dict[str, str]:
 
 
 class BinaryServer(RunningServer):
-    def __init__(self, binary: Path, data_dir: Path) -> None:
+    def __init__(self, binary: Path, data_dir: Path, **env: str) -> None:
         super().__init__(data_dir, master_key=MASTER_KEY)
         self.binary = binary
-        self.env = _environment()
+        self.env = _environment(**env)
 
     @property
     def command(self) -> list[str]:
@@ -77,7 +78,10 @@ def test_the_binary_serves_imports_answers_backs_up_and_stops_cleanly(
     binary: Path, tmp_path: Path
 ) -> None:
     data_dir = tmp_path / "data"
-    server = BinaryServer(binary, data_dir).start(timeout=30)
+    model = FakeOpenAI().start()
+    server = BinaryServer(
+        binary, data_dir, CHATMINA_LLM_BASE_URL=model.base_url, CHATMINA_LLM_MODEL="llama3.2"
+    ).start(timeout=30)
     try:
         health = httpx.get(server.url + "/healthz")
         assert health.status_code == 200 and health.json()["status"] == "ok"
@@ -121,11 +125,24 @@ def test_the_binary_serves_imports_answers_backs_up_and_stops_cleanly(
             assert answer.status_code == 200, answer.text
             best = answer.json()[0]
             assert best["title"] == "Refunds" and "14 days" in best["text"]
+            # The same question through the OpenAI-compatible endpoint and the chat model
+            # (the model's client is loaded lazily: this proves the binary carries it).
+            model.script(Say("Within 14 days [1]."))
+            chat = httpx.post(
+                server.url + "/v1/chat/completions",
+                json={"messages": [{"role": "user", "content": "When is my refund paid?"}]},
+                headers={"Authorization": f"Bearer {key.stdout.strip()}"},
+                timeout=30,
+            )
+            assert chat.status_code == 200, chat.text
+            assert chat.json()["choices"][0]["message"]["content"] == "Within 14 days [1]."
+            assert chat.json()["citations"][0]["title"] == "Refunds"
 
         backup = run(binary, data_dir, "backup", "--to", str(tmp_path / "smoke.db"))
         assert backup.returncode == 0, backup.stderr
     finally:
         code = server.stop(timeout=10)
+        model.stop()
     assert code == 0, server.output
     assert "Traceback" not in server.output
 
