@@ -18,8 +18,18 @@ from typing import Any, TextIO
 FORMATS = ("plain", "json")
 # Loggers that other libraries give handlers of their own; they go through ours instead.
 _ROUTED = ("uvicorn", "uvicorn.error", "uvicorn.access", "litestar", "apscheduler")
-# Chatter that says nothing to an operator at the info level.
-_QUIET = ("apscheduler.scheduler", "apscheduler.executors", "alembic.runtime.plugins")
+# Chatter that says nothing to an operator at the info level (the model's HTTP client logs
+# every request it makes).
+_QUIET = (
+    "apscheduler.scheduler",
+    "apscheduler.executors",
+    "alembic.runtime.plugins",
+    "httpx",
+    "httpx2",
+    "httpcore",
+    "httpcore2",
+    "openai",
+)
 _STANDARD = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys()
     | {"message", "asctime", "taskName"}

@@ -22,10 +22,11 @@ from urllib.parse import urlsplit
 import anyio
 
 from chatmina.assistant.service import ChatModelConfig
-from chatmina.assistant.sse import EventReader, StreamError, ToolCallDelta
+from chatmina.assistant.sse import EventReader, StreamError, ToolCallDelta, batched
 from chatmina.errors import Unavailable
 
 MAX_RETRIES = 2
+RELAY_INTERVAL_SECONDS = 0.05  # tokens after the first travel in batches this far apart
 MAX_WAIT_SECONDS = 10.0
 BACKOFF_SECONDS = (0.25, 1.0)
 # The client refuses to start without a key; servers without authentication ignore it.
@@ -126,14 +127,15 @@ class ChatModel:
         tool_choice: str | None = None,
         max_tokens: int | None = None,
     ) -> AsyncGenerator[str | Completion, None]:
-        """Text as it arrives (what came in one network read, joined), then a Completion."""
+        """Text as it arrives (the first token at once, then batches; see sse.batched), then
+        one Completion."""
         response = await self._open(messages, tools, tool_choice, max_tokens)
         reader = EventReader()
         text: list[str] = []
         calls: dict[int, ToolCallRequest] = {}
         completion = Completion("")
         try:
-            async for data in response.aiter_raw():
+            async for data in batched(response.aiter_raw(), RELAY_INTERVAL_SECONDS):
                 pieces = []
                 for chunk in reader.feed(data):
                     if chunk.usage is not None:

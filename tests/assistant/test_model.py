@@ -37,6 +37,7 @@ def test_the_official_client_streams_a_cited_answer(
     client_a: openai.OpenAI, model: FakeOpenAI, services: Services
 ) -> None:
     model.script(Say(ANSWER))
+    model.tokens_per_second = 10  # tokens 100 ms apart: each is relayed on its own
     stream = client_a.chat.completions.create(
         model="chatmina",
         messages=[{"role": "user", "content": QUESTION}],
@@ -52,7 +53,7 @@ def test_the_official_client_streams_a_cited_answer(
         if chunk.usage:
             usage = chunk.usage
     assert "".join(pieces) == ANSWER
-    # Streamed as the model streamed it, not buffered into one piece.
+    # Streamed as the model streamed it, not held back until the end.
     assert len([p for p in pieces if p]) == len(stream_tokens(ANSWER))
     assert last is not None and last.model_extra is not None
     citations = last.model_extra["citations"]
@@ -74,6 +75,23 @@ def test_the_official_client_streams_a_cited_answer(
     assert {"prepare_ms", "search_ms", "first_token_ms", "total_ms"} <= answer.timings.keys()
     assert answer.sources and answer.sources[0]["cited"] is True
     assert {"relevance", "score", "bm25", "similarity"} <= answer.sources[0].keys()
+
+
+def test_tokens_arriving_close_together_are_relayed_in_batches(
+    client_a: openai.OpenAI, model: FakeOpenAI
+) -> None:
+    words = " ".join(f"word{i}" for i in range(40))
+    model.script(Say(words))
+    model.tokens_per_second = 100  # 10 ms apart; relayed at most every 50 ms after the first
+    stream = client_a.chat.completions.create(
+        model="chatmina", messages=[{"role": "user", "content": QUESTION}], stream=True
+    )
+    pieces = [
+        c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content
+    ]
+    assert "".join(pieces) == words
+    assert pieces[0] == "word0 "  # the first token is never held back
+    assert 4 <= len(pieces) <= 20  # ~0.4 s of tokens in ~50 ms batches, not 40 writes
 
 
 def test_the_official_client_gets_a_whole_answer_without_streaming(
