@@ -483,11 +483,12 @@ async def _stream_many(base_url: str, count: int) -> list[str]:
         return await asyncio.gather(*(ask(number) for number in range(count)))
 
 
-def test_chat_serves_200_streams_at_once(fake_openai: FakeOpenAI) -> None:
+@pytest.mark.anyio
+async def test_chat_serves_200_streams_at_once(fake_openai: FakeOpenAI) -> None:
     fake_openai.first_token_delay = 0.2
     fake_openai.tokens_per_second = 100
     began = time.perf_counter()
-    texts = asyncio.run(_stream_many(fake_openai.base_url, 200))
+    texts = await _stream_many(fake_openai.base_url, 200)
 
     assert texts == [f"Answer to: question {number}" for number in range(200)]
     assert fake_openai.served == 200
