@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from chatmina.assistant.service import ChatModelConfig
-from chatmina.assistant.sse import EventReader, StreamError, ToolCallDelta, batched
+from chatmina.assistant.sse import Batches, EventReader, StreamError, ToolCallDelta
 from chatmina.errors import Unavailable
 
 MAX_RETRIES = 2
@@ -127,15 +127,17 @@ class ChatModel:
         tool_choice: str | None = None,
         max_tokens: int | None = None,
     ) -> AsyncGenerator[str | Completion, None]:
-        """Text as it arrives (the first token at once, then batches; see sse.batched), then
+        """Text as it arrives (the first token at once, then batches; see sse.Batches), then
         one Completion."""
         response = await self._open(messages, tools, tool_choice, max_tokens)
         reader = EventReader()
         text: list[str] = []
         calls: dict[int, ToolCallRequest] = {}
         completion = Completion("")
+        batches = Batches(response.aiter_raw(), RELAY_INTERVAL_SECONDS)
+        relay = batches.relay()
         try:
-            async for data in batched(response.aiter_raw(), RELAY_INTERVAL_SECONDS):
+            async for data in relay:
                 pieces = []
                 for chunk in reader.feed(data):
                     if chunk.usage is not None:
@@ -152,6 +154,7 @@ class ChatModel:
                 if pieces:
                     piece = "".join(pieces)
                     text.append(piece)
+                    batches.shown()
                     yield piece
         except StreamError as error:
             raise ModelError(
@@ -164,6 +167,7 @@ class ChatModel:
         finally:
             # Also when the visitor left (cancellation): the upstream request must end now.
             with anyio.CancelScope(shield=True):
+                await relay.aclose()
                 await response.aclose()
         if not reader.done and completion.finish_reason is None:
             raise ModelError("bad_stream", f"The answer from {self.server} broke off (no end).")

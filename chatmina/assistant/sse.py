@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import msgspec
@@ -92,50 +92,61 @@ def _message(error: Any) -> str:
     return str(error)[:300]
 
 
-async def batched(source: AsyncIterator[bytes], interval: float) -> AsyncIterator[bytes]:
-    """The bytes of ``source``: the first read at once, then whatever arrived in each
-    ``interval`` together.
+class Batches:
+    """The bytes of ``source``: the first at once, then whatever arrives within
+    ``interval`` of the last text shown, together.
 
     A model streams a token every 20 ms or so; relaying each on its own costs a parse and a
     write to the visitor per token, which under load is what the server spends its time on.
-    Text that arrives 50 ms at a time still reads as a smooth stream. A background task
-    reads, so a slow consumer never holds up the network (nor its timeouts).
+    Text that arrives 50 ms at a time still reads as a smooth stream. The consumer calls
+    :meth:`shown` when a batch put text in front of the visitor: until then (the role
+    chunk, say) nothing is held back, so the first words are never delayed. A background
+    task reads, so a slow consumer never holds up the network (nor its timeouts).
     """
-    loop = asyncio.get_running_loop()
-    buffer = bytearray()
-    arrived = asyncio.Event()
-    ended: list[BaseException | None] = []
 
-    async def pump() -> None:
+    def __init__(self, source: AsyncIterator[bytes], interval: float) -> None:
+        self._source = source
+        self._interval = interval
+        self._shown_at: float | None = None
+
+    def shown(self) -> None:
+        self._shown_at = asyncio.get_running_loop().time()
+
+    async def relay(self) -> AsyncGenerator[bytes, None]:
+        loop = asyncio.get_running_loop()
+        buffer = bytearray()
+        arrived = asyncio.Event()
+        ended: list[BaseException | None] = []
+
+        async def pump() -> None:
+            try:
+                async for data in self._source:
+                    buffer.extend(data)
+                    arrived.set()
+            except Exception as error:  # handed to the consumer, which raises it
+                ended.append(error)
+            else:
+                ended.append(None)
+            arrived.set()
+
+        reading = asyncio.create_task(pump())
         try:
-            async for data in source:
-                buffer.extend(data)
-                arrived.set()
-        except Exception as error:  # handed to the consumer, which raises it
-            ended.append(error)
-        else:
-            ended.append(None)
-        arrived.set()
-
-    reading = asyncio.create_task(pump())
-    sent_at = -interval
-    try:
-        while True:
-            await arrived.wait()
-            wait = sent_at + interval - loop.time()
-            if wait > 0 and not ended:
-                await asyncio.sleep(wait)
-            arrived.clear()
-            if buffer:
-                data = bytes(buffer)
-                buffer.clear()
-                sent_at = loop.time()
-                yield data
-            if ended and not buffer:
-                if ended[0] is not None:
-                    raise ended[0]
-                return
-    finally:
-        reading.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reading
+            while True:
+                await arrived.wait()
+                if self._shown_at is not None and not ended:
+                    wait = self._shown_at + self._interval - loop.time()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                arrived.clear()
+                if buffer:
+                    data = bytes(buffer)
+                    buffer.clear()
+                    yield data
+                if ended and not buffer:
+                    if ended[0] is not None:
+                        raise ended[0]
+                    return
+        finally:
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reading

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from chatmina.assistant.sse import EventReader, StreamError, batched
+from chatmina.assistant.sse import Batches, EventReader, StreamError
 
 CHUNK = b'data: {"choices": [{"delta": {"content": "Hi"}, "finish_reason": null}]}\n\n'
 
@@ -54,11 +54,19 @@ async def _arriving(*pieces: tuple[float, bytes]) -> AsyncIterator[bytes]:
 
 
 @pytest.mark.anyio
-async def test_the_first_read_goes_at_once_and_later_ones_travel_together() -> None:
-    source = _arriving((0, b"a"), (0.01, b"b"), (0.01, b"c"), (0.01, b"d"), (0.2, b"e"))
-    got = [data async for data in batched(source, 0.05)]
-    assert got[0] == b"a" and b"".join(got) == b"abcde"
+async def test_nothing_is_held_until_text_was_shown_then_reads_travel_together() -> None:
+    source = _arriving(
+        (0, b"role"), (0.01, b"a"), (0.01, b"b"), (0.01, b"c"), (0.01, b"d"), (0.2, b"e")
+    )
+    batches = Batches(source, 0.05)
+    got = []
+    async for data in batches.relay():
+        got.append(data)
+        if data != b"role":
+            batches.shown()
+    assert got[:2] == [b"role", b"a"]  # the role chunk showed nothing: "a" is not held
     assert b"bcd" in got  # three reads 10 ms apart, relayed as one
+    assert b"".join(got) == b"roleabcde"
 
 
 @pytest.mark.anyio
@@ -69,6 +77,6 @@ async def test_a_failing_source_fails_the_batches_after_what_arrived() -> None:
 
     got = []
     with pytest.raises(OSError, match="connection reset"):
-        async for data in batched(failing(), 0.05):
+        async for data in Batches(failing(), 0.05).relay():
             got.append(data)
     assert got == [b"a"]
