@@ -13,7 +13,7 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from chatmina.accounts import service as accounts
-from chatmina.accounts.models import Invitation, Workspace
+from chatmina.accounts.models import Invitation
 from chatmina.accounts.roles import Role
 from chatmina.accounts.schemas import (
     InvitationIn,
@@ -25,16 +25,10 @@ from chatmina.accounts.schemas import (
 from chatmina.mail.service import MailError
 from chatmina.privacy import service as audit
 from chatmina.ui.context import get_auth
-from chatmina.ui.guards import api_key_required
+from chatmina.ui.guards import api_key_required, api_workspace
 from chatmina.ui.render import services_of
 
 Req = Request[Any, Any, Any]
-
-
-def _workspace(request: Req) -> Workspace:
-    workspace = get_auth(request.scope).api_workspace
-    assert workspace is not None
-    return workspace
 
 
 def _invitation_out(row: Invitation, via: str | None = None) -> InvitationOut:
@@ -49,17 +43,17 @@ class AccountsApi(Controller):
 
     @get("/workspace", sync_to_thread=True, summary="The API key's workspace")
     def workspace(self, request: Req) -> WorkspaceOut:
-        w = _workspace(request)
+        w = api_workspace(request)
         return WorkspaceOut(w.slug, w.public_id, w.name, w.created_at)
 
     @get("/members", sync_to_thread=True, summary="List members")
     def members(self, request: Req) -> list[MemberOut]:
-        rows = accounts.list_members(services_of(request).db, _workspace(request).id)
+        rows = accounts.list_members(services_of(request).db, api_workspace(request).id)
         return [MemberOut(m.user_id, m.name, m.email, m.role, m.joined_at) for m in rows]
 
     @get("/invitations", sync_to_thread=True, summary="List pending invitations")
     def invitations(self, request: Req) -> list[InvitationOut]:
-        rows = accounts.list_invitations(services_of(request).db, _workspace(request).id)
+        rows = accounts.list_invitations(services_of(request).db, api_workspace(request).id)
         return [_invitation_out(r) for r in rows]
 
     @post(
@@ -70,7 +64,7 @@ class AccountsApi(Controller):
     )
     def invite(self, request: Req, data: JSONBody[InvitationIn]) -> InvitationOut:
         svc = services_of(request)
-        workspace = _workspace(request)
+        workspace = api_workspace(request)
         row, token = accounts.invite(
             svc.db, svc.keys, workspace.id, None, Role.ADMIN, data.email, data.role
         )
@@ -106,4 +100,4 @@ class AccountsApi(Controller):
     )
     def revoke(self, request: Req, invitation_id: RowId) -> None:
         svc = services_of(request)
-        accounts.revoke_invitation(svc.db, _workspace(request).id, invitation_id)
+        accounts.revoke_invitation(svc.db, api_workspace(request).id, invitation_id)

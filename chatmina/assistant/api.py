@@ -36,17 +36,10 @@ from chatmina.assistant.schemas import (
 )
 from chatmina.conversations.service import Turn
 from chatmina.errors import UserError
-from chatmina.ui.context import get_auth
-from chatmina.ui.guards import api_key_required
+from chatmina.ui.guards import api_key_required, api_workspace
 from chatmina.ui.render import services_of
 
 Req = Request[Any, Any, Any]
-
-
-def _workspace(request: Req) -> Workspace:
-    workspace = get_auth(request.scope).api_workspace
-    assert workspace is not None
-    return workspace
 
 
 def _question(workspace: Workspace, data: ChatCompletionIn) -> Question:
@@ -82,7 +75,7 @@ class ChatApi(Controller):
 
     @get("/models", summary="The assistant, as a model")
     async def models(self, request: Req) -> ModelList:
-        workspace = _workspace(request)
+        workspace = api_workspace(request)
         created = int(workspace.created_at.timestamp())
         return ModelList([ModelOut(MODEL_ID, created, workspace.slug)])
 
@@ -99,7 +92,7 @@ class ChatApi(Controller):
         self, request: Req, data: JSONBody[ChatCompletionIn]
     ) -> ChatCompletionOut | Stream:
         answerer = services_of(request).answerer
-        run = await answerer.start(_question(_workspace(request), data))
+        run = await answerer.start(_question(api_workspace(request), data))
         completion_id = f"chatcmpl-{run.conversation_id}"
         created = int(time.time())
         if data.stream:

@@ -10,7 +10,6 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from chatmina.accounts.models import Workspace
 from chatmina.accounts.schemas import RowId
 from chatmina.errors import UserError
 from chatmina.knowledge import imports, service
@@ -28,7 +27,7 @@ from chatmina.knowledge.schemas import (
 )
 from chatmina.privacy import service as audit
 from chatmina.ui.context import get_auth
-from chatmina.ui.guards import api_key_required
+from chatmina.ui.guards import api_key_required, api_workspace
 from chatmina.ui.render import services_of
 
 if TYPE_CHECKING:
@@ -37,12 +36,6 @@ if TYPE_CHECKING:
 Req = Request[Any, Any, Any]
 Upload = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
 API_UPLOAD_MAX_BYTES = 512 * 1024 * 1024
-
-
-def _workspace(request: Req) -> Workspace:
-    workspace = get_auth(request.scope).api_workspace
-    assert workspace is not None
-    return workspace
 
 
 def _out(request: Req, article: Article, tags: list[str]) -> ArticleOut:
@@ -65,7 +58,7 @@ def _record(request: Req, action: str, detail: str) -> None:
     audit.record(
         services_of(request).db,
         action,
-        workspace_id=_workspace(request).id,
+        workspace_id=api_workspace(request).id,
         detail=detail + " (API key)",
         ip=get_auth(request.scope).ip,
     )
@@ -91,7 +84,7 @@ class KnowledgeApi(Controller):
     ) -> ArticleList:
         listing = service.list_articles(
             services_of(request).db,
-            _workspace(request).id,
+            api_workspace(request).id,
             q=q,
             status=status,
             tag=tag,
@@ -120,14 +113,14 @@ class KnowledgeApi(Controller):
         given = service.ArticleInput(
             data.title, data.body, data.source_url, tuple(data.tags), data.status
         )
-        article = service.create_article(svc.db, svc.vectors, _workspace(request).id, given)
+        article = service.create_article(svc.db, svc.vectors, api_workspace(request).id, given)
         _record(request, "article.created", article.title)
         return _out(request, article, list(service.clean_tags(given.tags)))
 
     @get("/articles/{article_id:int}", sync_to_thread=True, summary="Read an article")
     def get_article(self, request: Req, article_id: RowId) -> ArticleOut:
         article, tags = service.get_article(
-            services_of(request).db, _workspace(request).id, article_id
+            services_of(request).db, api_workspace(request).id, article_id
         )
         return _out(request, article, tags)
 
@@ -136,7 +129,7 @@ class KnowledgeApi(Controller):
         self, request: Req, article_id: RowId, data: JSONBody[ArticlePatch]
     ) -> ArticleOut:
         svc = services_of(request)
-        ws = _workspace(request).id
+        ws = api_workspace(request).id
         current, tags = service.get_article(svc.db, ws, article_id)
         merged = service.ArticleInput(
             title=current.title if data.title is msgspec.UNSET else data.title,
@@ -157,7 +150,7 @@ class KnowledgeApi(Controller):
     )
     def delete_article(self, request: Req, article_id: RowId) -> None:
         article = service.delete_article(
-            services_of(request).db, _workspace(request).id, article_id
+            services_of(request).db, api_workspace(request).id, article_id
         )
         _record(request, "article.deleted", article.title)
 
@@ -177,7 +170,7 @@ class KnowledgeApi(Controller):
         hits = service.search(
             svc.db,
             svc.vectors,
-            _workspace(request).id,
+            api_workspace(request).id,
             q,
             limit=limit,
             mode=mode,
@@ -203,13 +196,13 @@ class KnowledgeApi(Controller):
             raise UserError("status must be draft or published.", "status")
         files = read_uploads(data, limits.max_file_bytes)
         job_id = svc.knowledge.start_file_import(
-            _workspace(request).id, None, files, limits, status
+            api_workspace(request).id, None, files, limits, status
         )
         _record(request, "knowledge.import_started", f"{len(files)} file(s)")
         return self._job(request, job_id)
 
     def _job(self, request: Req, job_id: int) -> ImportJobOut:
-        job, results = imports.get_job(services_of(request).db, _workspace(request).id, job_id)
+        job, results = imports.get_job(services_of(request).db, api_workspace(request).id, job_id)
         return ImportJobOut(
             job.id,
             job.status,

@@ -10,6 +10,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
+from chatmina.accounts.models import Workspace
 from chatmina.accounts.roles import Permission, can
 from chatmina.ui.context import get_auth
 
@@ -52,3 +53,10 @@ def api_key_required(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
         raise NotAuthorizedException(
             "Send a valid workspace API key as 'Authorization: Bearer <key>'."
         )
+
+
+def api_workspace(connection: ASGIConnection[Any, Any, Any, Any]) -> Workspace:
+    """The workspace of the request's API key (behind :func:`api_key_required`)."""
+    workspace = get_auth(connection.scope).api_workspace
+    assert workspace is not None, "api_workspace() needs the api_key_required guard"
+    return workspace

@@ -72,19 +72,21 @@ def configure(services: Services, workspace_id: int, **changes: Any) -> None:
     )
 
 
+def configure_model(
+    services: Services, workspace_id: int, fake: FakeOpenAI, **changes: Any
+) -> None:
+    """Workspace settings with the fake as the workspace's own model, plus these changes."""
+    own = {"llm_base_url": fake.base_url, "llm_model": "gpt-4o-mini", "llm_api_key": "sk-acme"}
+    configure(services, workspace_id, **{**own, **changes})
+
+
 @pytest.fixture
 def model(
     services: Services, personas: Personas, help_center: dict[str, int]
 ) -> Iterator[FakeOpenAI]:
     """The fake model, configured as workspace A's own (key stored encrypted)."""
     with FakeOpenAI(api_key="sk-acme") as fake:
-        configure(
-            services,
-            personas.a_id,
-            llm_base_url=fake.base_url,
-            llm_model="gpt-4o-mini",
-            llm_api_key="sk-acme",
-        )
+        configure_model(services, personas.a_id, fake)
         yield fake
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from chatmina.assistant.models import KnowledgeGap
 from chatmina.conversations.models import Message
 from chatmina.ui.context import Services
-from tests.assistant.conftest import configure
+from tests.assistant.conftest import configure_model
 from tests.conftest import Personas
 from tests.fakes.openai_server import FakeOpenAI, Say, stream_tokens
 
@@ -112,11 +112,10 @@ def test_the_official_client_gets_a_whole_answer_without_streaming(
 def test_the_prompt_carries_the_assistant_persona_and_numbered_sources(
     client_a: openai.OpenAI, model: FakeOpenAI, services: Services, personas: Personas
 ) -> None:
-    configure(
+    configure_model(
         services,
         personas.a_id,
-        llm_base_url=model.base_url,
-        llm_model="gpt-4o-mini",
+        model,
         assistant_name="Mina",
         tone="concise",
         instructions="Always sign with 'Team Acme'.",
@@ -176,11 +175,10 @@ def test_below_the_threshold_the_model_is_not_asked_and_a_gap_is_recorded(
 def test_with_general_knowledge_allowed_the_model_answers_without_sources(
     client_a: openai.OpenAI, model: FakeOpenAI, services: Services, personas: Personas
 ) -> None:
-    configure(
+    configure_model(
         services,
         personas.a_id,
-        llm_base_url=model.base_url,
-        llm_model="gpt-4o-mini",
+        model,
         knowledge_mode="general",
     )
     model.script(Say("France won it."))

@@ -14,7 +14,7 @@ from chatmina.assistant.events import Finished, Token
 from chatmina.assistant.pipeline import Question
 from chatmina.conversations.models import Message
 from chatmina.ui.context import Services
-from tests.assistant.conftest import configure
+from tests.assistant.conftest import configure, configure_model
 from tests.conftest import Personas
 from tests.fakes.openai_server import Cut, Fail, FakeOpenAI, Garbage, Say
 from tests.server_helpers import free_port
@@ -133,11 +133,10 @@ async def test_an_unreachable_model_is_reported(
 async def test_a_refused_key_is_not_retried(
     services: Services, personas: Personas, model: FakeOpenAI
 ) -> None:
-    configure(
+    configure_model(
         services,
         personas.a_id,
-        llm_base_url=model.base_url,
-        llm_model="gpt-4o-mini",
+        model,
         llm_api_key="sk-wrong",
     )
     finished, _ = await answer(services, personas)

@@ -15,7 +15,7 @@ from chatmina.assistant.pipeline import Question
 from chatmina.assistant.tools import CallContext, Tool, ToolOutcome
 from chatmina.conversations.models import Message
 from chatmina.ui.context import Services
-from tests.assistant.conftest import configure
+from tests.assistant.conftest import configure_model
 from tests.conftest import Personas
 from tests.fakes.openai_server import CallTools, FakeOpenAI, Say
 
@@ -139,12 +139,10 @@ async def test_an_unknown_function_is_reported_to_the_model(
 async def test_the_call_limit_stops_a_model_that_keeps_calling(
     services: Services, personas: Personas, model: FakeOpenAI, dispatcher: Recorder
 ) -> None:
-    configure(
+    configure_model(
         services,
         personas.a_id,
-        llm_base_url=model.base_url,
-        llm_model="gpt-4o-mini",
-        llm_api_key="sk-acme",
+        model,
         max_tool_calls="2",
     )
     loop = CallTools(
@@ -163,12 +161,10 @@ async def test_the_call_limit_stops_a_model_that_keeps_calling(
 async def test_over_the_limit_calls_are_answered_without_running(
     services: Services, personas: Personas, model: FakeOpenAI, dispatcher: Recorder
 ) -> None:
-    configure(
+    configure_model(
         services,
         personas.a_id,
-        llm_base_url=model.base_url,
-        llm_model="gpt-4o-mini",
-        llm_api_key="sk-acme",
+        model,
         max_tool_calls="1",
     )
     model.script(
