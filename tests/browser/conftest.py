@@ -40,8 +40,11 @@ def chromium_path() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path: Path) -> Iterator[Browser]:
+    # Per module, not per session: Playwright's sync API keeps an event loop running in
+    # this thread while it is open, and any later test on this worker that runs its own
+    # loop (asyncio.run, anyio tests) would fail with "another loop is running".
     with sync_playwright() as p:
         launched = p.chromium.launch(
             executable_path=str(chromium_path), headless=True, args=CHROMIUM_ARGS
