@@ -149,7 +149,13 @@ class AssistantController(Controller):
         before = _config(request)
         try:
             form = _form(data)
-            service.save_config(svc.db, svc.keys, _workspace_id(request), form)
+            service.save_config(
+                svc.db,
+                svc.keys,
+                _workspace_id(request),
+                form,
+                svc.settings.allowed_private_hosts,
+            )
         except UserError as exc:
             return self._page(request, _echo(data), exc.status_code, errors=form_errors(exc))
         audit(request, "assistant.settings_changed", _changes(before, _config(request), form))

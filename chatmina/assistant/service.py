@@ -139,21 +139,54 @@ def _number(raw: str, field: str, label: str, low: float, high: float, whole: bo
     return value
 
 
-def _clean_url(raw: str) -> str:
+def _clean_url(raw: str, allowed_private_hosts: str) -> str:
     value = raw.strip().rstrip("/")
     if not value:
         return ""
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or len(value) > 500:
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = 0
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port or len(value) > 500:
         raise UserError(
             "The model's base URL must be an http:// or https:// URL, such as "
-            "http://127.0.0.1:11434/v1.",
+            "https://api.openai.com/v1.",
             "llm_base_url",
         )
+    _check_address(parts.hostname, port, allowed_private_hosts)
     return value
 
 
-def save_config(db: Database, keys: Keys, workspace_id: int, form: AssistantForm) -> None:
+def _check_address(host: str, port: int, allowed_private_hosts: str) -> None:
+    """A workspace's model is reached by the server: like URL imports, it may not be a
+    link-local or cloud-metadata address, nor a private or loopback one unless the instance
+    allows that host (CHATMINA_ALLOWED_PRIVATE_HOSTS). The instance's own CHATMINA_LLM_*
+    settings are the operator's and are not checked."""
+    from chatmina.net import Allowlist, BlockedAddress, OutboundError, resolve_checked
+
+    try:
+        resolve_checked(host, port, Allowlist.parse(allowed_private_hosts))
+    except BlockedAddress as error:
+        hint = (
+            f" To use a model on this machine or network, the instance's operator adds "
+            f"{host}:{port} to CHATMINA_ALLOWED_PRIVATE_HOSTS."
+            if error.allowable
+            else ""
+        )
+        message = f"The model's address is not allowed: {error}.{hint}"
+        raise UserError(message, "llm_base_url") from None
+    except OutboundError as error:
+        raise UserError(f"The model's address cannot be used: {error}.", "llm_base_url") from None
+
+
+def save_config(
+    db: Database,
+    keys: Keys,
+    workspace_id: int,
+    form: AssistantForm,
+    allowed_private_hosts: str = "",
+) -> None:
     """Validate everything first; then write it in one transaction (or nothing)."""
     name = " ".join(form.assistant_name.split())
     if not name or len(name) > 60:
@@ -176,7 +209,7 @@ def save_config(db: Database, keys: Keys, workspace_id: int, form: AssistantForm
     max_calls = int(
         _number(form.max_tool_calls, "max_tool_calls", "Function calls per answer", 0, 10, True)
     )
-    base_url = _clean_url(form.llm_base_url)
+    base_url = _clean_url(form.llm_base_url, allowed_private_hosts)
     model = form.llm_model.strip()
     if len(model) > 200:
         raise UserError("The model name is longer than 200 characters.", "llm_model")

@@ -67,9 +67,9 @@ def configure(services: Services, workspace_id: int, **changes: Any) -> None:
         "max_tool_calls": "4",
     }
     values.update(changes)
-    assistant.save_config(
-        services.db, services.keys, workspace_id, assistant.AssistantForm(**values)
-    )
+    # The fake model listens on 127.0.0.1: allowed as the instance's operator would.
+    form = assistant.AssistantForm(**values)
+    assistant.save_config(services.db, services.keys, workspace_id, form, "127.0.0.1")
 
 
 def configure_model(

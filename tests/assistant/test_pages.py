@@ -37,7 +37,9 @@ SETTINGS_FORM = {
 
 
 @pytest.fixture
-def alice(client: Any, personas: Personas, help_center: dict[str, int]) -> Any:
+def alice(client: Any, services: Services, personas: Personas, help_center: dict[str, int]) -> Any:
+    # The models in these tests listen on this machine, which the operator allows.
+    services.settings = services.settings.replace(allowed_private_hosts="127.0.0.1")
     client.login("alice@example.com")
     return client
 
@@ -145,6 +147,8 @@ def test_a_blank_key_keeps_the_stored_one_and_the_checkbox_removes_it(
         ({"max_sources": "2.5"}, "max_sources"),
         ({"max_tool_calls": "11"}, "max_tool_calls"),
         ({"llm_base_url": "ftp://example.com"}, "llm_base_url"),
+        ({"llm_base_url": "http://169.254.169.254/v1"}, "llm_base_url"),
+        ({"llm_base_url": "http://10.1.2.3:8000/v1"}, "llm_base_url"),
         ({"llm_model": ""}, "llm_model"),
     ],
 )
@@ -458,3 +462,21 @@ def test_dismissing_gaps_of_another_workspace_or_nonsense_ids_changes_nothing(
     for bad in ["", "one", "1;2", "²", "9" * 30]:
         assert assert_not_500(client.submit(b, {"ids": bad})).status_code == 400, bad
     assert assistant.gap_count(services.db, personas.a_id) == 1
+
+
+def test_a_model_on_a_private_address_needs_the_operators_permission(
+    alice: Any, services: Services, personas: Personas
+) -> None:
+    services.settings = services.settings.replace(allowed_private_hosts="")
+    form = {**SETTINGS_FORM, "llm_base_url": "http://127.0.0.1:11434/v1"}
+    response = alice.submit(url(personas, "/assistant"), form)
+    assert response.status_code == 400
+    shown = page_text(response)
+    assert "127.0.0.1 is" in shown and "CHATMINA_ALLOWED_PRIVATE_HOSTS" in shown
+    assert settings_row(services, personas.a_id) is None
+    # Cloud metadata is never reachable, whatever the operator allows.
+    services.settings = services.settings.replace(allowed_private_hosts="169.254.169.254")
+    form = {**SETTINGS_FORM, "llm_base_url": "http://169.254.169.254/v1"}
+    response = alice.submit(url(personas, "/assistant"), form)
+    assert response.status_code == 400
+    assert "CHATMINA_ALLOWED_PRIVATE_HOSTS" not in page_text(response)

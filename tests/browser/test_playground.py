@@ -8,7 +8,8 @@ the streaming is visible; the Chatmina server is a subprocess that reaches it ov
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -36,6 +37,14 @@ STREAMING_WITH_TEXT = """() => {
   const answer = document.querySelector('[data-answer][data-state="streaming"]');
   return answer !== null && answer.textContent.trim().length > 0;
 }"""
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RunningServer]:
+    """The fake model listens on this machine: the operator allows that address."""
+    env = {"CHATMINA_ALLOWED_PRIVATE_HOSTS": "127.0.0.1"}
+    with RunningServer(tmp_path / "data", env=env) as running:
+        yield running
 
 
 def open_section(page: Page, name: str) -> None:

@@ -84,7 +84,7 @@ def prepare(data_dir: Path, model_url: str) -> str:
         llm_model="gpt-4o-mini",
     )
     db, keys = services.db, services.keys  # type: ignore[attr-defined]
-    assistant.save_config(db, keys, workspace_id, form)
+    assistant.save_config(db, keys, workspace_id, form, allowed_private_hosts="127.0.0.1")
     _, key = accounts.create_api_key(db, keys, workspace_id, "bench", None)
     db.checkpoint()
     db.close()
