@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -481,6 +482,7 @@ class Hit:
 
 
 MAX_QUERY_CHARS = 2000
+_SIDES = ThreadPoolExecutor(max_workers=8, thread_name_prefix="search")
 
 
 def query_terms(query: str) -> list[str]:
@@ -518,18 +520,23 @@ def search(
     # Filtering by tag happens after ranking, so ask each side for more.
     depth = max(limit * 2, 20) * (4 if wanted_tags else 1)
     terms = index.query_terms(query)
-    qvec = vectors.active.embed([query])[0] if mode != "text" else None
+    space = vectors.active
+
+    def vector_side() -> list[tuple[int, float]]:
+        qvec = space.embed([query])[0]
+        with db.engine.connect() as conn:
+            return index.vector_candidates(conn, space.set_id, workspace_id, qvec, depth, status)
+
+    # The two sides run at once, on two connections: SQLite lets go of the GIL while it
+    # works, so a hybrid search costs about its slower side, not both.
+    vector_future = _SIDES.submit(vector_side) if mode != "text" else None
     with db.engine.connect() as conn:
         text_hits = (
             index.text_candidates(conn, workspace_id, terms, depth, status)
             if mode != "vector"
             else []
         )
-        vector_hits = (
-            index.vector_candidates(conn, vectors.active.set_id, workspace_id, qvec, depth, status)
-            if qvec is not None
-            else []
-        )
+        vector_hits = vector_future.result() if vector_future is not None else []
         fused: dict[int, float] = {}
         for ranking in (text_hits, vector_hits):
             for rank, (chunk_id, _) in enumerate(ranking):
