@@ -10,6 +10,7 @@ the request are the history.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -122,22 +123,25 @@ async def _stream(
     run: Run, completion_id: str, created: int, include_usage: bool
 ) -> AsyncIterator[bytes]:
     yield chunk(completion_id, created, {"role": "assistant", "content": ""})
-    async for event in run.events():
-        if isinstance(event, Token):
-            yield chunk(completion_id, created, {"content": event.text})
-        elif isinstance(event, Finished):
-            yield chunk(
-                completion_id,
-                created,
-                {},
-                "stop",
-                citations=_citations(event.citations),
-                chatmina={
-                    "conversation_id": run.conversation_id,
-                    "outcome": event.outcome,
-                    "handoff_offered": event.handoff_offered,
-                },
-            )
-            if include_usage:
-                yield chunk(completion_id, created, None, usage=_usage(event))
+    # aclosing: a client that leaves while a chunk is being sent closes the run at once
+    # (the model request ends, what was shown is stored), not when it is garbage-collected.
+    async with contextlib.aclosing(run.events()) as events:
+        async for event in events:
+            if isinstance(event, Token):
+                yield chunk(completion_id, created, {"content": event.text})
+            elif isinstance(event, Finished):
+                yield chunk(
+                    completion_id,
+                    created,
+                    {},
+                    "stop",
+                    citations=_citations(event.citations),
+                    chatmina={
+                        "conversation_id": run.conversation_id,
+                        "outcome": event.outcome,
+                        "handoff_offered": event.handoff_offered,
+                    },
+                )
+                if include_usage:
+                    yield chunk(completion_id, created, None, usage=_usage(event))
     yield b"data: [DONE]\n\n"

@@ -156,9 +156,7 @@ class PlaygroundController(Controller):
 async def _events(run: Run) -> AsyncIterator[ServerSentEventMessage]:
     # aclosing: when the browser goes away, the run is closed at once and stores what
     # was shown, instead of whenever the garbage collector gets to it.
-    # events() is an async generator, though annotated as a plain AsyncIterator.
-    stream = run.events()
-    async with contextlib.aclosing(stream) as events:
+    async with contextlib.aclosing(run.events()) as events:
         async for event in events:
             yield ServerSentEventMessage(
                 data=playground.encode(event), event=playground.event_name(event)
