@@ -12,6 +12,7 @@ import pytest
 from chatmina import clock
 from chatmina.accounts import service as accounts
 from chatmina.app import build_services
+from chatmina.assistant import service as assistant
 from chatmina.mail.service import Mailer
 from chatmina.settings import Settings
 from chatmina.storage import crypto, rekey
@@ -32,6 +33,19 @@ from tests.server_helpers import RunningServer
 HEX_KEY = re.compile(r"\b[0-9a-f]{64}\b")
 SMTP_PASSWORD = "relay password 42"
 
+MODEL_KEY = "sk-rotate-me-0123456789"
+MODEL_WITH_KEY = assistant.AssistantForm(
+    assistant_name="Mina",
+    tone="friendly",
+    instructions="",
+    knowledge_mode="knowledge_only",
+    relevance_threshold="0.5",
+    max_sources="6",
+    max_tool_calls="4",
+    llm_model="gpt-4o-mini",
+    llm_api_key=MODEL_KEY,
+)
+
 
 @pytest.fixture
 def file_keyed(tmp_path: Path, template_db: Path) -> Iterator[Settings]:
@@ -42,7 +56,7 @@ def file_keyed(tmp_path: Path, template_db: Path) -> Iterator[Settings]:
     (data_dir / KEY_FILE_NAME).write_text(MASTER_KEY + "\n")
     settings = make_settings(data_dir, CHATMINA_MASTER_KEY="")
     services = build_services(settings)
-    alice, _ = accounts.create_owner(
+    alice, workspace = accounts.create_owner(
         services.db,
         services.passwords,
         email="alice@example.com",
@@ -50,6 +64,7 @@ def file_keyed(tmp_path: Path, template_db: Path) -> Iterator[Settings]:
         password="correct horse battery",
         workspace_name="Acme Support",
     )
+    assistant.save_config(services.db, services.keys, workspace.id, MODEL_WITH_KEY)
     accounts.create_api_key_by_slug(services.db, services.keys, "acme-support", "Widget")
     accounts.start_session(services.db, services.keys, services.session_policy, alice.id, "", "")
     services.mailer.send("bob@example.com", "Welcome", "Hello Bob", "<p>Hello Bob</p>")
@@ -114,8 +129,15 @@ def test_rotation_moves_the_database_secrets_mail_and_backups_to_a_new_key_file(
             if row[spec.column]:
                 crypto.decrypt(new.secrets, row[spec.column], spec.identity(row))
                 checked += 1
-    assert checked >= 1
+    assert checked >= 3  # SMTP password, embedder config, the workspace's model key
     assert (rotation.files, rotation.backups, rotation.skipped) == (1, 1, [])
+    db = Database.open(data_dir, new)
+    try:
+        workspace_id = accounts.workspace_by_slug(db, "acme-support").id
+        config = assistant.load_config(db, new, file_keyed, workspace_id)
+        assert config.chat_model is not None and config.chat_model.api_key == MODEL_KEY
+    finally:
+        db.close()
 
 
 def _backups(data_dir: Path) -> list[tuple[object, Path]]:
