@@ -28,6 +28,9 @@ from chatmina.errors import Unavailable
 MAX_RETRIES = 2
 RELAY_INTERVAL_SECONDS = 0.05  # tokens after the first travel in batches this far apart
 MAX_WAIT_SECONDS = 10.0
+# A server that does not even accept the connection is reported after this, not after the
+# whole timeout (a visitor is waiting).
+CONNECT_TIMEOUT_SECONDS = 10.0
 BACKOFF_SECONDS = (0.25, 1.0)
 # The client refuses to start without a key; servers without authentication ignore it.
 _NO_KEY = "no-key"
@@ -115,7 +118,6 @@ class ChatModel:
 
     def __init__(self, config: ChatModelConfig, clients: ClientPool) -> None:
         self.config = config
-        self.name = config.model
         self.server = shown_url(config.base_url)
         self._clients = clients
 
@@ -212,8 +214,15 @@ class ChatModel:
                 return raw.http_response  # not read yet: stream() reads it
             except openai.APIStatusError as error:
                 failure = self._status_error(error)
-            except openai.APITimeoutError:
-                failure = self._timeout()
+            except openai.APITimeoutError as error:
+                if type(error.__cause__).__name__ == "ConnectTimeout":
+                    failure = ModelError(
+                        "timeout",
+                        f"The model at {self.server} did not accept a connection within "
+                        f"{min(CONNECT_TIMEOUT_SECONDS, self.config.timeout):g} seconds.",
+                    )
+                else:
+                    failure = self._timeout()
             except openai.APIConnectionError:
                 failure = ModelError("unreachable", f"The model at {self.server} is unreachable.")
             # A timeout already cost the visitor the whole wait: it is not tried again.
@@ -316,14 +325,17 @@ class ClientPool:
         key = (config.base_url, config.api_key, config.timeout)
         found = clients.get(key)
         if found is None:
+            timeout = openai.Timeout(
+                config.timeout, connect=min(CONNECT_TIMEOUT_SECONDS, config.timeout)
+            )
             found = openai.AsyncOpenAI(
                 base_url=config.base_url,
                 api_key=config.api_key or _NO_KEY,
-                timeout=config.timeout,
+                timeout=timeout,
                 max_retries=0,
                 # The client's own default wrapper closes itself from __del__ on whatever
                 # loop is running then, which breaks when that is not the loop it used.
-                http_client=openai.DefaultAsyncHttpxClient(timeout=config.timeout),
+                http_client=openai.DefaultAsyncHttpxClient(timeout=timeout),
             )
             clients[key] = found
         return found
