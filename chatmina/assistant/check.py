@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from chatmina.assistant.llm import ModelError, shown_url
+from chatmina.assistant.llm import ModelError
 from chatmina.assistant.pipeline import Answerer
 from chatmina.assistant.service import ChatModelConfig
 
@@ -28,20 +28,14 @@ class ModelCheck:
 
 
 async def check_model(answerer: Answerer, chat_model: ChatModelConfig) -> ModelCheck:
+    model = answerer.model(chat_model)
     began = time.perf_counter()
     try:
-        completion = await answerer.model(chat_model).complete(PING, PING_MAX_TOKENS)
+        completion = await model.complete(PING, PING_MAX_TOKENS)
     except ModelError as error:
-        return ModelCheck(
-            False, chat_model.model, shown_url(chat_model.base_url), _ms(began), error=str(error)
-        )
-    return ModelCheck(
-        True,
-        chat_model.model,
-        shown_url(chat_model.base_url),
-        _ms(began),
-        reply=completion.text.strip()[:500],
-    )
+        return ModelCheck(False, chat_model.model, model.server, _ms(began), error=str(error))
+    reply = completion.text.strip()[:500]
+    return ModelCheck(True, chat_model.model, model.server, _ms(began), reply=reply)
 
 
 def _ms(since: float) -> float:

@@ -17,7 +17,6 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from chatmina.accounts.models import Workspace
 from chatmina.accounts.roles import Permission
 from chatmina.assistant import playground, service
 from chatmina.assistant.pipeline import MAX_QUESTION_CHARS, Question, Run
@@ -25,7 +24,7 @@ from chatmina.errors import UserError
 from chatmina.ui.context import get_auth
 from chatmina.ui.errors import problem
 from chatmina.ui.forms import Form, echo, text
-from chatmina.ui.guards import requires
+from chatmina.ui.guards import member_workspace, requires
 from chatmina.ui.render import form_errors, page, services_of
 
 Req = Request[Any, Any, Any]
@@ -33,12 +32,6 @@ Slug = FromPath[str]
 ConversationParam = Annotated[int | None, QueryParameter(name="c", ge=1, le=2**62)]
 # Longer questions reach the pipeline, whose message says by how much they are too long.
 QUESTION_FIELD_LIMIT = MAX_QUESTION_CHARS * 5
-
-
-def _workspace(request: Req) -> Workspace:
-    workspace = get_auth(request.scope).workspace
-    assert workspace is not None
-    return workspace
 
 
 def _conversation_id(data: dict[str, Any]) -> int | None:
@@ -66,7 +59,7 @@ class PlaygroundController(Controller):
         errors: dict[str, str] | None = None,
     ) -> Response[Any]:
         svc = services_of(request)
-        workspace_id = _workspace(request).id
+        workspace_id = member_workspace(request).id
         entries = playground.transcript(svc.db, workspace_id, conversation_id)
         config = service.load_config(svc.db, svc.keys, svc.settings, workspace_id)
         return page(
@@ -85,7 +78,7 @@ class PlaygroundController(Controller):
     def _question(self, request: Req, data: dict[str, Any]) -> Question:
         """The question as the pipeline takes it; a conversation id must be a playground
         conversation of this workspace (404 otherwise, before anything is stored)."""
-        workspace = _workspace(request)
+        workspace = member_workspace(request)
         conversation_id = _conversation_id(data)
         playground.check_conversation(services_of(request).db, workspace.id, conversation_id)
         asked = text(data, "question", QUESTION_FIELD_LIMIT)

@@ -16,9 +16,8 @@ from chatmina.assistant import service
 from chatmina.assistant.check import ModelCheck, check_model
 from chatmina.assistant.llm import shown_url
 from chatmina.errors import UserError
-from chatmina.ui.context import get_auth
 from chatmina.ui.forms import Form, checked, echo, text
-from chatmina.ui.guards import requires
+from chatmina.ui.guards import member_workspace, requires
 from chatmina.ui.render import audit, form_errors, page, redirect, services_of
 
 Req = Request[Any, Any, Any]
@@ -54,9 +53,7 @@ MAX_DISMISS = 5000
 
 
 def _workspace_id(request: Req) -> int:
-    workspace = get_auth(request.scope).workspace
-    assert workspace is not None
-    return workspace.id
+    return member_workspace(request).id
 
 
 def _config(request: Req) -> service.AssistantConfig:

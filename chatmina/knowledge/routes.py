@@ -21,7 +21,7 @@ from chatmina.knowledge import embedding_sets, imports, service
 from chatmina.knowledge.markdown import render
 from chatmina.ui.context import Auth, get_auth
 from chatmina.ui.forms import Form, checked, echo, text
-from chatmina.ui.guards import requires
+from chatmina.ui.guards import member_workspace, requires
 from chatmina.ui.render import audit, form_errors, page, redirect, services_of
 
 if TYPE_CHECKING:
@@ -47,9 +47,7 @@ def _auth(request: Req) -> Auth:
 
 
 def _ws(request: Req) -> int:
-    workspace = _auth(request).workspace
-    assert workspace is not None
-    return workspace.id
+    return member_workspace(request).id
 
 
 def limits_of(request: Req) -> ImportLimits:
@@ -190,7 +188,7 @@ class KnowledgeController(Controller):
         )
         return redirect(
             request,
-            f"/w/{_auth(request).workspace.slug}/knowledge/{article.id}",  # type: ignore[union-attr]
+            f"/w/{member_workspace(request).slug}/knowledge/{article.id}",
             ("success", "Article saved."),
         )
 

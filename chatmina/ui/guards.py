@@ -60,3 +60,10 @@ def api_workspace(connection: ASGIConnection[Any, Any, Any, Any]) -> Workspace:
     workspace = get_auth(connection.scope).api_workspace
     assert workspace is not None, "api_workspace() needs the api_key_required guard"
     return workspace
+
+
+def member_workspace(connection: ASGIConnection[Any, Any, Any, Any]) -> Workspace:
+    """The /w/<slug>/ workspace of a page (behind a :func:`requires` guard)."""
+    workspace = get_auth(connection.scope).workspace
+    assert workspace is not None, "member_workspace() needs a requires() guard"
+    return workspace
