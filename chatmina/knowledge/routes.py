@@ -148,8 +148,9 @@ class KnowledgeController(Controller):
         )
 
     @get("/new", guards=[MANAGE], sync_to_thread=True)
-    def new(self, request: Req, slug: Slug) -> Response[Any]:
-        return self._editor(request, None, {"published": True})
+    def new(self, request: Req, slug: Slug, title: Q = "") -> Response[Any]:
+        """``?title=`` starts the form with a title (from Knowledge gaps: the question)."""
+        return self._editor(request, None, {"published": True, "title": title[: service.MAX_TITLE]})
 
     @get("/{article_id:int}", guards=[VIEW], sync_to_thread=True)
     def edit(self, request: Req, slug: Slug, article_id: RowId) -> Response[Any]:

@@ -442,6 +442,11 @@ def test_unanswered_questions_are_listed_grouped_and_can_be_dismissed(
     assert row, page.text
     assert '<td class="num">2</td>' in row.group(0)
     assert "/knowledge/search?q=what%20is%20the%20capital%20of%20mongolia" in row.group(0)
+    # "Write an article" opens the editor with the question as its title.
+    new = "/knowledge/new?title=what%20is%20the%20capital%20of%20mongolia"
+    assert new in row.group(0)
+    editor = alice.get(url(personas, new))
+    assert 'value="what is the capital of mongolia"' in editor.text
     ids = re.search(r'name="ids" value="([\d,]+)"', row.group(0))
     assert ids and len(ids.group(1).split(",")) == 2
     dismissed = alice.submit(url(personas, "/knowledge/gaps/dismiss"), {"ids": ids.group(1)})
