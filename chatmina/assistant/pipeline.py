@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ from chatmina.knowledge.embedding_sets import Vectors
 from chatmina.settings import Settings
 from chatmina.storage.db import Database
 from chatmina.storage.keys import Keys
+
+log = logging.getLogger("chatmina.assistant")
 
 MAX_QUESTION_CHARS = 4000
 REWRITE_MAX_TOKENS = 80
@@ -256,6 +259,13 @@ class Run:
             if not "".join(self.shown).strip():
                 raise ModelError("bad_stream", "The model returned an empty answer.")
         except ModelError as error:
+            # The visitor is told and offered a person; the operator learns it here.
+            log.warning(
+                "answer failed in workspace %s: %s",
+                self.question.workspace_id,
+                error,
+                extra={"kind": error.kind},
+            )
             self.record.outcome = "failed"
             self.record.error = str(error)
             if self.shown:

@@ -3,6 +3,7 @@ the question is kept, and nothing is retried once words have been shown."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -85,11 +86,15 @@ async def test_a_long_retry_after_fails_at_once_with_the_passages_quoted(
 
 @pytest.mark.anyio
 async def test_server_errors_are_retried_twice_then_reported(
-    services: Services, personas: Personas, model: FakeOpenAI
+    services: Services, personas: Personas, model: FakeOpenAI, caplog: pytest.LogCaptureFixture
 ) -> None:
     model.script(Fail(503), Fail(502), Fail(500))
-    finished, _ = await answer(services, personas)
+    with caplog.at_level(logging.WARNING, "chatmina.assistant"):
+        finished, _ = await answer(services, personas)
     assert len(model.chat_requests) == 3
+    # The operator sees it in the log too (never the question or the key).
+    [record] = caplog.records
+    assert "failed (500)" in record.getMessage() and QUESTION not in record.getMessage()
     assert_offered_a_person_and_kept_everything(services, finished, "failed (500)")
 
 
