@@ -400,6 +400,17 @@ def _checked_url(url: str) -> str:
     return url.strip()
 
 
+def check_destination(url: str, allowlist: Allowlist) -> tuple[str, int]:
+    """Check that ``url`` is an http(s) address this server may connect to, now; returns
+    its (host, port). For addresses saved to be used later by another client (a
+    workspace's chat model); what this module fetches is checked at every connection."""
+    checked = _checked_url(url)
+    scheme, host, port = _origin(checked)
+    port = port or (443 if scheme == "https" else 80)
+    resolve_checked(host, port, allowlist)
+    return host, port
+
+
 def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)  # only called on URLs _checked_url accepted
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port

@@ -335,3 +335,16 @@ def test_a_closed_port_is_reported_as_refused() -> None:
 def test_only_http_urls_with_a_host_are_requested(url: str) -> None:
     with pytest.raises(OutboundError):
         net.request("GET", url, allowlist=NOBODY)
+
+
+def test_a_destination_saved_for_later_is_checked_with_its_default_port() -> None:
+    from chatmina.net import check_destination
+
+    assert check_destination("http://127.0.0.1/v1", Allowlist.parse("127.0.0.1:80")) == (
+        "127.0.0.1",
+        80,
+    )
+    with pytest.raises(BlockedAddress, match=r"127\.0\.0\.1 is"):
+        check_destination("https://127.0.0.1/v1", Allowlist.parse("127.0.0.1:80"))
+    with pytest.raises(OutboundError, match="Only http:// and https://"):
+        check_destination("ftp://example.com/v1", NOBODY)

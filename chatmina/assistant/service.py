@@ -11,7 +11,6 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from sqlalchemy import delete, func, select
 
@@ -140,44 +139,34 @@ def _number(raw: str, field: str, label: str, low: float, high: float, whole: bo
 
 
 def _clean_url(raw: str, allowed_private_hosts: str) -> str:
-    value = raw.strip().rstrip("/")
-    if not value:
-        return ""
-    parts = urlsplit(value)
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        port = 0
-    if parts.scheme not in ("http", "https") or not parts.hostname or not port or len(value) > 500:
-        raise UserError(
-            "The model's base URL must be an http:// or https:// URL, such as "
-            "https://api.openai.com/v1.",
-            "llm_base_url",
-        )
-    _check_address(parts.hostname, port, allowed_private_hosts)
-    return value
-
-
-def _check_address(host: str, port: int, allowed_private_hosts: str) -> None:
     """A workspace's model is reached by the server: like URL imports, it may not be a
     link-local or cloud-metadata address, nor a private or loopback one unless the instance
     allows that host (CHATMINA_ALLOWED_PRIVATE_HOSTS). The instance's own CHATMINA_LLM_*
     settings are the operator's and are not checked."""
-    from chatmina.net import Allowlist, BlockedAddress, OutboundError, resolve_checked
+    from chatmina.net import Allowlist, BlockedAddress, OutboundError, check_destination
 
+    value = raw.strip().rstrip("/")
+    if not value:
+        return ""
+    if len(value) > 500:
+        raise UserError("The model's base URL is longer than 500 characters.", "llm_base_url")
     try:
-        resolve_checked(host, port, Allowlist.parse(allowed_private_hosts))
+        check_destination(value, Allowlist.parse(allowed_private_hosts))
     except BlockedAddress as error:
         hint = (
-            f" To use a model on this machine or network, the instance's operator adds "
-            f"{host}:{port} to CHATMINA_ALLOWED_PRIVATE_HOSTS."
+            " To use a model on this machine or network, the instance's operator adds its "
+            "host:port to CHATMINA_ALLOWED_PRIVATE_HOSTS."
             if error.allowable
             else ""
         )
         message = f"The model's address is not allowed: {error}.{hint}"
         raise UserError(message, "llm_base_url") from None
     except OutboundError as error:
-        raise UserError(f"The model's address cannot be used: {error}.", "llm_base_url") from None
+        message = (
+            f"The model's base URL cannot be used: {error}. Example: https://api.openai.com/v1"
+        )
+        raise UserError(message, "llm_base_url") from None
+    return value
 
 
 def save_config(
