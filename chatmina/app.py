@@ -29,6 +29,14 @@ from chatmina.assistant.api import ChatApi
 from chatmina.assistant.pipeline import Answerer
 from chatmina.assistant.playground_routes import PlaygroundController
 from chatmina.assistant.routes import AssistantController, GapsController
+from chatmina.conversations import service as conversations
+from chatmina.conversations.api import WidgetApi
+from chatmina.conversations.cors import widget_cors
+from chatmina.conversations.demo_routes import demo_page
+from chatmina.conversations.live import Live
+from chatmina.conversations.routes import InboxController
+from chatmina.conversations.settings_routes import WidgetSettingsController
+from chatmina.conversations.widget_js import serve_widget
 from chatmina.knowledge import embedders, embedding_sets
 from chatmina.knowledge import imports as knowledge_imports
 from chatmina.knowledge.api import KnowledgeApi
@@ -75,10 +83,12 @@ def build_services(settings: Settings) -> Services:
         vectors=vectors,
         knowledge=KnowledgeJobs(db, vectors),
         answerer=Answerer(db, keys, settings, vectors),
+        live=Live(db, settings),
         trusted_proxies=frozenset(
             p.strip() for p in settings.trusted_proxies.split(",") if p.strip()
         ),
     )
+    conversations.use_event_bus(db, services.events)
     if not accounts.has_users(db):
         services.setup_token = secrets.token_urlsafe(24)
     return services
@@ -122,14 +132,17 @@ def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
             services.knowledge.stop()
+            await services.live.answers.close()
             await services.answerer.clients.close()
             services.db.checkpoint()
 
-    return ChatminaApp(
+    app = ChatminaApp(
         route_handlers=[
             pages.healthz,
             pages.api_docs,
             static.serve_static,
+            serve_widget,
+            demo_page,
             SignInController,
             AccountController,
             WorkspaceController,
@@ -141,8 +154,11 @@ def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
             AccountsApi,
             KnowledgeApi,
             ChatApi,
+            WidgetApi,
+            InboxController,
+            WidgetSettingsController,
         ],
-        middleware=[end_streams_on_stop, AuthMiddleware()],
+        middleware=[end_streams_on_stop, widget_cors, AuthMiddleware()],
         before_send=[security_headers(hsts=services.settings.secure_cookies)],
         csrf_config=CSRFConfig(
             secret=services.keys.signing.hex(),
@@ -152,7 +168,8 @@ def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
             cookie_samesite="lax",
             # The API authenticates with Bearer keys, never cookies, so it cannot be forged
             # cross-site; /healthz and static files take no input.
-            exclude=["/api/v1/", "/v1/"],
+            # The widget API authenticates visitors with Bearer tokens, never cookies.
+            exclude=["/api/v1/", "/v1/", "/api/widget/"],
         ),
         template_config=TemplateConfig(
             directory=TEMPLATES_DIR, engine=JinjaTemplateEngine, engine_callback=_template_engine
@@ -166,7 +183,12 @@ def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
                 security_schemes={
                     "apiKey": SecurityScheme(
                         type="http", scheme="bearer", description="A workspace API key"
-                    )
+                    ),
+                    "visitorToken": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="A widget visitor's token, from POST /visitors",
+                    ),
                 }
             ),
         ),
@@ -176,3 +198,6 @@ def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
         request_max_body_size=MAX_REQUEST_BODY,
         debug=False,
     )
+    # Live inbox updates render the same templates as the pages.
+    services.live.jinja = app.template_engine.engine  # type: ignore[union-attr]
+    return app

@@ -252,6 +252,20 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=600,
     ),
     Setting(
+        "widget_messages_per_minute",
+        20,
+        "Messages one widget visitor may send per minute.",
+        _parse_int,
+        minimum=1,
+    ),
+    Setting(
+        "widget_requests_per_minute",
+        300,
+        "Widget API requests that change something, per client address per minute.",
+        _parse_int,
+        minimum=1,
+    ),
+    Setting(
         "embeddings_dimensions",
         0,
         "Vector size to ask the embedding model for; 0 means the model's own size.",

@@ -63,14 +63,7 @@ class WorkspaceController(Controller):
 
     @get("/conversations", guards=[requires(Permission.VIEW_WORKSPACE)], sync_to_thread=True)
     def conversations(self, request: Req, slug: Slug) -> Response[Any]:
-        return page(
-            request,
-            "workspace/coming.html",
-            nav="conversations",
-            section="Conversations",
-            text="The inbox of visitor conversations and human handoff. The chat "
-            "widget and inbox are not available in this build yet.",
-        )
+        return redirect(request, f"/w/{slug}/inbox")  # the inbox (conversations/routes.py)
 
     @get("/functions", guards=[requires(Permission.VIEW_WORKSPACE)], sync_to_thread=True)
     def functions(self, request: Req, slug: Slug) -> Response[Any]:

@@ -74,6 +74,9 @@ class Question:
     history: list[Turn] | None = None  # None: the conversation's stored messages
     verified: bool = False
     asked_by_id: int | None = None  # the admin asking in the playground
+    # Already stored by the caller (the widget stores a visitor's message with its own
+    # client id and events first); requires conversation_id.
+    question_id: int | None = None
 
 
 @dataclass
@@ -121,14 +124,17 @@ class Answerer:
 
     def _prepare(self, question: Question, text: str, started: float) -> _Prepared:
         config = assistant.load_config(self.db, self.keys, self.settings, question.workspace_id)
-        conversation_id, question_id = conversations.add_question(
-            self.db,
-            question.workspace_id,
-            question.conversation_id,
-            question.channel,
-            text,
-            started_by_id=question.asked_by_id,
-        )
+        if question.question_id is not None and question.conversation_id is not None:
+            conversation_id, question_id = question.conversation_id, question.question_id
+        else:
+            conversation_id, question_id = conversations.add_question(
+                self.db,
+                question.workspace_id,
+                question.conversation_id,
+                question.channel,
+                text,
+                started_by_id=question.asked_by_id,
+            )
         history = question.history
         if history is None:
             history = conversations.history(

@@ -2,22 +2,39 @@
 
 A visitor's question is stored before anything is asked of the model, so a failing or
 slow provider never loses it; the answer is stored when it is complete (or has failed).
+Widget conversations also emit their events (chatmina.events) in the transaction that
+stores them; routing.py has the handoff and the agents' side, inbox.py the lists.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from chatmina import clock
-from chatmina.conversations.models import Conversation, Message
-from chatmina.errors import NotFound
+from chatmina.accounts.models import User
+from chatmina.conversations.models import Conversation, Message, Visitor
+from chatmina.errors import NotFound, UserError
+from chatmina.events import Event, EventBus
 from chatmina.storage.db import Database
 
 HISTORY_MESSAGES = 12  # the latest visitor and assistant messages given to the model
+MAX_MESSAGE_CHARS = 2000
+PREVIEW_CHARS = 200
+WIDGET = "widget"
+
+# The event bus of each open database: the answer engine stores answers through
+# add_answer without knowing about events, and a widget answer must still emit one.
+_buses: weakref.WeakKeyDictionary[Database, EventBus] = weakref.WeakKeyDictionary()
+
+
+def use_event_bus(db: Database, bus: EventBus) -> None:
+    _buses[db] = bus
 
 
 @dataclass(frozen=True)
@@ -48,6 +65,66 @@ def get(db: Database, workspace_id: int, conversation_id: int) -> Conversation:
     if row is None or row.workspace_id != workspace_id:
         raise NotFound("No such conversation.")
     return row
+
+
+# -- what the outside sees -------------------------------------------------------------
+
+
+def public_message(message: Message, author_name: str | None = None) -> dict[str, Any]:
+    """A message as the widget (and the event webhooks) see it: cited sources only."""
+    sources = [
+        {"n": s.get("n"), "title": s.get("title"), "url": s.get("url"), "heading": s.get("heading")}
+        for s in message.sources or []
+        if s.get("cited")
+    ]
+    return {
+        "id": message.id,
+        "conversation_id": message.conversation_id,
+        "role": message.role,
+        "content": message.content,
+        "created_at": message.created_at.isoformat().replace("+00:00", "Z"),
+        "author_name": author_name,
+        "sources": sources,
+        "feedback": message.feedback,
+        "outcome": message.outcome,
+        "client_id": message.client_id,
+    }
+
+
+def public_conversation(conversation: Conversation, assignee_name: str | None) -> dict[str, Any]:
+    resolved = conversation.resolved_at
+    return {
+        "id": conversation.id,
+        "state": conversation.state,
+        "assignee_name": assignee_name,
+        "rating": conversation.rating,
+        "resolved_at": resolved.isoformat().replace("+00:00", "Z") if resolved else None,
+    }
+
+
+def user_names(s: Session, ids: set[int | None]) -> dict[int, str]:
+    wanted = [i for i in ids if i is not None]
+    if not wanted:
+        return {}
+    rows = s.execute(select(User.id, User.name).where(User.id.in_(wanted))).all()
+    return {r.id: r.name for r in rows}
+
+
+def emit(db: Database, s: Session, type_: str, workspace_id: int, data: dict[str, Any]) -> None:
+    """Record an event in the write transaction ``s`` (a no-op for a bus-less database)."""
+    bus = _buses.get(db)
+    if bus is not None:
+        bus.emit(s, Event(type_, workspace_id, data, clock.now()))
+
+
+def event_message(message: Message, visitor_id: str | None) -> dict[str, Any]:
+    data = public_message(message)
+    data.pop("client_id")
+    data["visitor_id"] = visitor_id
+    return data
+
+
+# -- the engine's side (every channel) ---------------------------------------------------
 
 
 def add_question(
@@ -116,10 +193,20 @@ def add_answer(db: Database, workspace_id: int, conversation_id: int, answer: An
             created_at=now,
         )
         s.add(message)
-        s.execute(
-            update(Conversation).where(Conversation.id == conversation_id).values(updated_at=now)
-        )
         s.flush()
+        conversation = s.get(Conversation, conversation_id)
+        assert conversation is not None
+        conversation.updated_at = now
+        if conversation.channel == WIDGET:
+            conversation.last_message_at = now
+            conversation.preview = _preview(answer.content)
+            emit(
+                db,
+                s,
+                "message.created",
+                workspace_id,
+                event_message(message, _visitor_id(s, conversation)),
+            )
         return message.id
 
 
@@ -151,3 +238,214 @@ def messages(db: Database, workspace_id: int, conversation_id: int) -> Sequence[
             .where(Message.conversation_id == conversation_id, Message.workspace_id == workspace_id)
             .order_by(Message.id)
         ).all()
+
+
+def _preview(text: str) -> str:
+    return " ".join(text.split())[:PREVIEW_CHARS]
+
+
+def _visitor_id(s: Session, conversation: Conversation) -> str | None:
+    if conversation.visitor_id is None:
+        return None
+    return s.scalar(select(Visitor.public_id).where(Visitor.id == conversation.visitor_id))
+
+
+# -- the visitor's side (widget) ---------------------------------------------------------
+
+
+@dataclass
+class Posted:
+    """A visitor message as stored (or found again, for a repeated client id)."""
+
+    message: dict[str, Any]
+    conversation: dict[str, Any]
+    conversation_id: int
+    message_id: int
+    state: str
+    created: bool  # False: the client id was seen before, nothing was stored
+    new_conversation: bool
+
+
+def clean_content(raw: str) -> str:
+    content = raw.strip()
+    if not content:
+        raise UserError("Type a message.", "content")
+    if len(content) > MAX_MESSAGE_CHARS:
+        raise UserError(
+            f"A message is limited to {MAX_MESSAGE_CHARS:,} characters "
+            f"(this one has {len(content):,}).",
+            "content",
+        )
+    return content
+
+
+def clean_client_id(raw: str) -> str:
+    value = raw.strip()
+    if not value or len(value) > 64 or not all(c.isalnum() or c in "-_" for c in value):
+        raise UserError("client_id must be 1 to 64 letters, digits, - or _ (a UUID).", "client_id")
+    return value
+
+
+def latest(s: Session, visitor: Visitor) -> Conversation | None:
+    return s.scalar(
+        select(Conversation)
+        .where(
+            Conversation.visitor_id == visitor.id, Conversation.workspace_id == visitor.workspace_id
+        )
+        .order_by(Conversation.id.desc())
+        .limit(1)
+    )
+
+
+def start_conversation(
+    db: Database, s: Session, visitor: Visitor, state: str, page_url: str, user_agent: str
+) -> Conversation:
+    now = clock.now()
+    conversation = Conversation(
+        workspace_id=visitor.workspace_id,
+        channel=WIDGET,
+        state=state,
+        visitor_id=visitor.id,
+        page_url=page_url[:2000],
+        user_agent=user_agent[:300],
+        created_at=now,
+        updated_at=now,
+        last_message_at=now,
+        unread=0,
+        preview="",
+    )
+    s.add(conversation)
+    s.flush()
+    emit(
+        db,
+        s,
+        "conversation.created",
+        visitor.workspace_id,
+        {
+            "conversation_id": conversation.id,
+            "visitor_id": visitor.public_id,
+            "state": state,
+            "page_url": conversation.page_url,
+            "verified": visitor.verified,
+            "email": visitor.email if visitor.verified else None,
+        },
+    )
+    return conversation
+
+
+def current(db: Database, visitor: Visitor) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The visitor's latest conversation and its messages, without internal notes."""
+    with db.read() as s:
+        conversation = latest(s, visitor)
+        if conversation is None:
+            return None, []
+        rows = s.scalars(
+            select(Message)
+            .where(Message.conversation_id == conversation.id, Message.role != "note")
+            .order_by(Message.id)
+        ).all()
+        names = user_names(s, {conversation.assignee_id, *(m.author_id for m in rows)})
+        return (
+            public_conversation(conversation, names.get(conversation.assignee_id or 0)),
+            [public_message(m, names.get(m.author_id or 0)) for m in rows],
+        )
+
+
+def messages_after(db: Database, visitor: Visitor, after: int) -> list[dict[str, Any]]:
+    """Replay for a reconnecting widget: the current conversation's messages after ``after``."""
+    with db.read() as s:
+        conversation = latest(s, visitor)
+        if conversation is None:
+            return []
+        rows = s.scalars(
+            select(Message)
+            .where(
+                Message.conversation_id == conversation.id,
+                Message.role != "note",
+                Message.id > after,
+            )
+            .order_by(Message.id)
+        ).all()
+        names = user_names(s, {m.author_id for m in rows})
+        return [public_message(m, names.get(m.author_id or 0)) for m in rows]
+
+
+def post_visitor_message(
+    db: Database,
+    visitor: Visitor,
+    content: str,
+    client_id: str,
+    page_url: str = "",
+    user_agent: str = "",
+) -> Posted:
+    content = clean_content(content)
+    client_id = clean_client_id(client_id)
+    now = clock.now()
+    with db.write() as s:
+        seen = s.scalar(
+            select(Message)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Conversation.visitor_id == visitor.id, Message.client_id == client_id)
+        )
+        if seen is not None:
+            conversation = s.get(Conversation, seen.conversation_id)
+            assert conversation is not None
+            names = user_names(s, {conversation.assignee_id})
+            return Posted(
+                public_message(seen),
+                public_conversation(conversation, names.get(conversation.assignee_id or 0)),
+                conversation.id,
+                seen.id,
+                conversation.state,
+                created=False,
+                new_conversation=False,
+            )
+        conversation = latest(s, visitor)
+        new = conversation is None or conversation.state == "resolved"
+        if conversation is None or new:
+            conversation = start_conversation(db, s, visitor, "bot", page_url, user_agent)
+        message = Message(
+            conversation_id=conversation.id,
+            workspace_id=visitor.workspace_id,
+            role="visitor",
+            content=content,
+            client_id=client_id,
+            created_at=now,
+        )
+        s.add(message)
+        s.flush()
+        conversation.updated_at = now
+        conversation.last_message_at = now
+        conversation.preview = _preview(content)
+        conversation.unread += 1
+        if page_url:
+            conversation.page_url = page_url[:2000]
+        s.execute(update(Visitor).where(Visitor.id == visitor.id).values(last_seen=now))
+        emit(
+            db,
+            s,
+            "message.created",
+            visitor.workspace_id,
+            event_message(message, visitor.public_id),
+        )
+        names = user_names(s, {conversation.assignee_id})
+        return Posted(
+            public_message(message),
+            public_conversation(conversation, names.get(conversation.assignee_id or 0)),
+            conversation.id,
+            message.id,
+            conversation.state,
+            created=True,
+            new_conversation=new,
+        )
+
+
+def stored_message(
+    db: Database, workspace_id: int, message_id: int
+) -> tuple[dict[str, Any], Message]:
+    with db.read() as s:
+        message = s.get(Message, message_id)
+        if message is None or message.workspace_id != workspace_id:
+            raise NotFound("No such message.")
+        names = user_names(s, {message.author_id})
+        return public_message(message, names.get(message.author_id or 0)), message

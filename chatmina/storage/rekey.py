@@ -89,8 +89,8 @@ def register_signed_rows(table: str, statement: str, effect: str) -> None:
 
 
 # What exists today. Identities must match the features' own (mail/service.py,
-# knowledge/embedding_sets.py, assistant/service.py); the rotation tests decrypt each one
-# afterwards.
+# knowledge/embedding_sets.py, assistant/service.py, conversations/widget_settings.py);
+# the rotation tests decrypt each one afterwards.
 register_encrypted_column("smtp_config", "password_encrypted", lambda _row: "smtp:password")
 register_encrypted_column(
     "embedding_sets", "config_encrypted", lambda row: f"embedding_sets:{row['id']}"
@@ -99,6 +99,11 @@ register_encrypted_column(
     "assistant_settings",
     "llm_api_key_encrypted",
     lambda row: f"assistant_settings:{row['workspace_id']}",
+)
+register_encrypted_column(
+    "widget_settings",
+    "identity_secret_encrypted",
+    lambda row: f"widget_settings:{row['workspace_id']}",
 )
 register_encrypted_files("outbox", ".eml.enc", lambda name: "outbox:" + name)
 register_signed_rows("login_sessions", "DELETE FROM login_sessions", "login sessions ended")

@@ -10,6 +10,7 @@ from chatmina.accounts.models import User, Workspace
 from chatmina.accounts.passwords import Passwords
 from chatmina.accounts.service import SessionPolicy
 from chatmina.assistant.pipeline import Answerer
+from chatmina.conversations.live import Live
 from chatmina.events import EventBus
 from chatmina.knowledge.embedding_sets import Vectors
 from chatmina.knowledge.jobs import KnowledgeJobs
@@ -34,6 +35,7 @@ class Services:
     vectors: Vectors  # which embedding set search uses; swapped when a re-embedding ends
     knowledge: KnowledgeJobs  # import jobs and re-embedding, in background threads
     answerer: Answerer  # questions in, cited answers out
+    live: Live  # widget rate limits and live updates (widget streams, inboxes)
     events: EventBus = field(default_factory=EventBus)  # emitted in write transactions
     setup_token: str | None = None  # set while no user exists; printed at start-up
     trusted_proxies: frozenset[str] = field(default_factory=frozenset)

@@ -14,6 +14,9 @@ from chatmina.accounts import service as accounts
 from chatmina.ui.context import Auth, Services, client_ip
 
 SESSION_COOKIE = "chatmina_session"
+# Paths that never act for a user: static files, the health check, and the widget API
+# (visitors prove themselves with their own tokens, never sessions or API keys).
+NO_USER_PATHS = ("/static/", "/healthz", "/api/widget/")
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -44,8 +47,6 @@ def _cookie(scope: Scope, name: str) -> str:
 
 def _resolve(services: Services, scope: Scope, auth: Auth) -> None:
     path: str = scope["path"]
-    if path.startswith(("/static/", "/healthz")):
-        return
     bearer = _header(scope, b"authorization")
     if bearer.lower().startswith("bearer "):
         auth.api_workspace = accounts.workspace_for_api_key(
@@ -70,7 +71,8 @@ class AuthMiddleware(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         services: Services = scope["litestar_app"].state.services
         auth = Auth(ip=client_ip(scope, services.trusted_proxies))
-        await anyio.to_thread.run_sync(_resolve, services, scope, auth)
+        if not scope["path"].startswith(NO_USER_PATHS):
+            await anyio.to_thread.run_sync(_resolve, services, scope, auth)
         scope.setdefault("state", {})["auth"] = auth
         await next_app(scope, receive, send)
 

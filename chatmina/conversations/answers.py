@@ -1,0 +1,110 @@
+"""The assistant answering a widget visitor, in the background.
+
+POST /messages answers 202 at once; the answer streams to the visitor's event stream:
+``answer.delta`` for its words, ``answer.status`` while an AI Function runs, then the
+stored ``message``. One answer at a time per conversation, in the order asked. If a
+person took the conversation in the meantime, the assistant stays silent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import anyio.to_thread
+
+from chatmina.assistant.events import Finished, Token, ToolStatus
+from chatmina.assistant.pipeline import Answerer, Question
+from chatmina.conversations import service as conversations
+from chatmina.conversations.routing import Changed
+
+if TYPE_CHECKING:
+    from chatmina.conversations.live import Live
+
+log = logging.getLogger("chatmina.conversations")
+
+
+@dataclass(frozen=True)
+class Ask:
+    workspace_id: int
+    company: str
+    visitor_id: int
+    conversation_id: int
+    message_id: int
+    text: str
+    verified: bool
+
+
+class Answers:
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}  # lock, answers waiting on it
+
+    def start(self, answerer: Answerer, live: Live, ask: Ask) -> None:
+        task = asyncio.create_task(self._answer(answerer, live, ask))
+        self._tasks.add(task)  # a task nobody references can be garbage-collected mid-way
+        task.add_done_callback(self._tasks.discard)
+
+    async def wait(self) -> None:
+        """Until every answer started so far is stored (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await self.wait()
+
+    async def _answer(self, answerer: Answerer, live: Live, ask: Ask) -> None:
+        lock, waiting = self._locks.get(ask.conversation_id, (asyncio.Lock(), 0))
+        self._locks[ask.conversation_id] = (lock, waiting + 1)
+        try:
+            async with lock:
+                state = await anyio.to_thread.run_sync(
+                    lambda: (
+                        conversations.get(answerer.db, ask.workspace_id, ask.conversation_id).state
+                    )
+                )
+                if state != "bot":
+                    return
+                live.typing_to_visitor(ask.visitor_id, "assistant", "", True)
+                try:
+                    await self._stream(answerer, live, ask)
+                finally:
+                    live.typing_to_visitor(ask.visitor_id, "assistant", "", False)
+        except Exception:
+            log.exception("the widget answer in conversation %s failed", ask.conversation_id)
+        finally:
+            lock, waiting = self._locks[ask.conversation_id]
+            if waiting <= 1:
+                del self._locks[ask.conversation_id]
+            else:
+                self._locks[ask.conversation_id] = (lock, waiting - 1)
+
+    async def _stream(self, answerer: Answerer, live: Live, ask: Ask) -> None:
+        question = Question(
+            ask.workspace_id,
+            ask.company,
+            ask.text,
+            conversations.WIDGET,
+            ask.conversation_id,
+            verified=ask.verified,
+            question_id=ask.message_id,
+        )
+        run = await answerer.start(question)
+        async with contextlib.aclosing(run.events()) as events:
+            async for event in events:
+                if isinstance(event, Token):
+                    live.answer_delta(
+                        ask.visitor_id, ask.conversation_id, "answer.delta", event.text
+                    )
+                elif isinstance(event, ToolStatus) and event.state == "running":
+                    live.answer_delta(
+                        ask.visitor_id, ask.conversation_id, "answer.status", f"{event.name}…"
+                    )
+                elif isinstance(event, Finished) and event.message_id is not None:
+                    changed = Changed(ask.conversation_id, event.message_id, ask.visitor_id)
+                    await anyio.to_thread.run_sync(live.message_added, ask.workspace_id, changed)

@@ -1,0 +1,282 @@
+"""The public widget API: /api/widget/v1/{public_id}/…, what widget.js talks to.
+
+JSON in and out, problem+json errors. A visitor proves who they are with the token from
+POST /visitors (``Authorization: Bearer``). Origins are checked in cors.py before any
+handler runs. Writes are rate limited per client address and messages per visitor.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Annotated, Any
+
+import anyio.to_thread
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.params import JSONBody, Parameter
+from litestar.response import Stream
+
+from chatmina.conversations import routing, visitors, widget_settings
+from chatmina.conversations import service as conversations
+from chatmina.conversations.answers import Ask
+from chatmina.conversations.live import Site
+from chatmina.conversations.models import Visitor
+from chatmina.conversations.schemas import (
+    ConversationWrap,
+    CurrentOut,
+    FeedbackIn,
+    HandoffIn,
+    MessageIn,
+    MessageWrap,
+    PostedOut,
+    RatingIn,
+    TypingIn,
+    VisitorIn,
+    VisitorInfo,
+    VisitorOut,
+    WidgetConfigOut,
+)
+from chatmina.conversations.stream import visitor_events
+from chatmina.errors import Throttled, UserError
+from chatmina.ui.context import Services, get_auth
+from chatmina.ui.render import services_of
+
+Req = Request[Any, Any, Any]
+PublicId = Annotated[str, Parameter(max_length=40, description="The workspace's public id")]
+MAX_AFTER = 2**62
+
+
+def _site(request: Req, public_id: str) -> Site:
+    return services_of(request).live.site(public_id)
+
+
+def _limit_ip(request: Req) -> None:
+    live = services_of(request).live
+    key = get_auth(request.scope).ip
+    wait = live.per_ip.retry_after(key)
+    if wait:
+        raise Throttled(f"Too many requests from this address; try again in {wait} s.", wait)
+    live.per_ip.hit(key)
+
+
+def _bearer(request: Req, query_token: str = "") -> str:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    if query_token:
+        return query_token
+    raise visitors.TokenInvalid("Send the visitor token as 'Authorization: Bearer <token>'.")
+
+
+def _visitor(request: Req, public_id: str, query_token: str = "") -> tuple[Services, Site, Visitor]:
+    svc = services_of(request)
+    site = svc.live.site(public_id)
+    visitor_id = visitors.read_token(svc.keys, site.workspace_id, _bearer(request, query_token))
+    return svc, site, visitors.find(svc.db, site.workspace_id, visitor_id)
+
+
+class WidgetApi(Controller):
+    path = "/api/widget/v1/{public_id:str}"
+    tags = ["Widget"]
+    security = [{"visitorToken": []}]
+
+    @get(
+        "/config",
+        summary="The widget's look, texts and options",
+        security=[],
+        sync_to_thread=True,
+    )
+    def config(
+        self,
+        request: Req,
+        public_id: PublicId,
+        locale: Annotated[str, Parameter(max_length=20)] = "",
+    ) -> WidgetConfigOut:
+        svc = services_of(request)
+        site = _site(request, public_id)
+        config = widget_settings.load(svc.db, svc.keys, site.workspace_id)
+        data = widget_settings.public_config(public_id, site.name, config, locale)
+        return msgspec.convert(data, WidgetConfigOut)
+
+    @post(
+        "/visitors",
+        summary="Start as a new visitor (or a verified user)",
+        description="Returns the visitor token the other routes need. With identity "
+        "verification, `user.hash` is hex(HMAC-SHA256(identity secret, user.id)).",
+        security=[],
+        status_code=201,
+        sync_to_thread=True,
+    )
+    def create_visitor(
+        self, request: Req, public_id: PublicId, data: JSONBody[VisitorIn]
+    ) -> VisitorOut:
+        svc = services_of(request)
+        site = _site(request, public_id)
+        _limit_ip(request)
+        config = widget_settings.load(svc.db, svc.keys, site.workspace_id)
+        user = (
+            visitors.UserClaim(data.user.id, data.user.email, data.user.name, data.user.hash)
+            if data.user
+            else None
+        )
+        visitor = visitors.create(svc.db, config, site.workspace_id, locale=data.locale, user=user)
+        token = visitors.issue_token(svc.keys, site.workspace_id, visitor.public_id)
+        info = VisitorInfo(visitor.public_id, visitor.verified, visitor.name, visitor.email)
+        return VisitorOut(token, info)
+
+    @get("/conversation", summary="The visitor's current conversation", sync_to_thread=True)
+    def conversation(self, request: Req, public_id: PublicId) -> CurrentOut:
+        svc, _, visitor = _visitor(request, public_id)
+        conversation, messages = conversations.current(svc.db, visitor)
+        return msgspec.convert({"conversation": conversation, "messages": messages}, CurrentOut)
+
+    @post(
+        "/messages",
+        summary="Send a message",
+        description="202: stored; in state `bot` the assistant's answer streams on /events. "
+        "200: this client_id was sent before; nothing new was stored.",
+        status_code=202,
+    )
+    async def post_message(
+        self, request: Req, public_id: PublicId, data: JSONBody[MessageIn]
+    ) -> Response[PostedOut]:
+        svc, site, visitor = await anyio.to_thread.run_sync(_visitor, request, public_id)
+        _limit_ip(request)
+        key = f"{site.workspace_id}:{visitor.id}"
+        wait = svc.live.per_visitor.retry_after(key)
+        if wait:
+            raise Throttled(f"You are sending messages too quickly; wait {wait} s.", wait)
+        posted = await anyio.to_thread.run_sync(
+            partial(
+                conversations.post_visitor_message,
+                svc.db,
+                visitor,
+                data.content,
+                data.client_id,
+                data.page_url,
+                request.headers.get("user-agent", ""),
+            )
+        )
+        body = msgspec.convert(
+            {"message": posted.message, "conversation": posted.conversation}, PostedOut
+        )
+        if not posted.created:
+            return Response(body, status_code=200)
+        svc.live.per_visitor.hit(key)
+        changed = routing.Changed(posted.conversation_id, posted.message_id, visitor.id)
+        if posted.new_conversation:
+            await anyio.to_thread.run_sync(
+                svc.live.conversation_changed, site.workspace_id, changed
+            )
+        await anyio.to_thread.run_sync(svc.live.message_added, site.workspace_id, changed)
+        if posted.state == "bot":
+            ask = Ask(
+                site.workspace_id,
+                site.name,
+                visitor.id,
+                posted.conversation_id,
+                posted.message_id,
+                posted.message["content"],
+                visitor.verified,
+            )
+            svc.live.answers.start(svc.answerer, svc.live, ask)
+        return Response(body, status_code=202)
+
+    @get(
+        "/events",
+        summary="Live events of the visitor's conversation (Server-Sent Events)",
+        description="`conversation` first, then every `message` after `after` (or "
+        "Last-Event-ID), then live: message, conversation, answer.delta, answer.status, "
+        "typing. Only `message` events carry ids.",
+    )
+    async def events(
+        self,
+        request: Req,
+        public_id: PublicId,
+        after: Annotated[int | None, Parameter(ge=0, le=MAX_AFTER)] = None,
+        token: Annotated[str, Parameter(max_length=200)] = "",
+    ) -> Stream:
+        svc, _, visitor = await anyio.to_thread.run_sync(_visitor, request, public_id, token)
+        last = request.headers.get("last-event-id", "").strip()
+        if after is None:
+            after = int(last) if last.isdigit() and len(last) < 19 else 0
+        return Stream(
+            visitor_events(svc.db, svc.live, visitor, after),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+
+    @post("/typing", summary="The visitor is typing (or stopped)", status_code=204)
+    async def typing(self, request: Req, public_id: PublicId, data: JSONBody[TypingIn]) -> None:
+        svc, site, visitor = await anyio.to_thread.run_sync(_visitor, request, public_id)
+        key = str(visitor.id)
+        wait = svc.live.typing.retry_after(key)
+        if wait:
+            raise Throttled("Typing updates are limited; slow down.", wait)
+        svc.live.typing.hit(key)
+        conversation, _ = await anyio.to_thread.run_sync(conversations.current, svc.db, visitor)
+        if conversation is not None and conversation["state"] != "resolved":
+            svc.live.visitor_typing(site.workspace_id, conversation["id"], data.active)
+
+    @post("/handoff", summary="Ask for a person", status_code=200)
+    async def handoff(
+        self, request: Req, public_id: PublicId, data: JSONBody[HandoffIn | None] = None
+    ) -> ConversationWrap:
+        svc, site, visitor = await anyio.to_thread.run_sync(_visitor, request, public_id)
+        _limit_ip(request)
+        config = await anyio.to_thread.run_sync(
+            widget_settings.load, svc.db, svc.keys, site.workspace_id
+        )
+        if not config.handoff_enabled:
+            raise UserError("This chat does not offer a person.", "handoff")
+        changed = await anyio.to_thread.run_sync(
+            partial(
+                routing.request_handoff,
+                svc.db,
+                visitor,
+                data.page_url if data else "",
+                request.headers.get("user-agent", ""),
+            )
+        )
+        await anyio.to_thread.run_sync(svc.live.conversation_changed, site.workspace_id, changed)
+        return await anyio.to_thread.run_sync(_wrap_conversation, svc, visitor)
+
+    @post(
+        "/messages/{message_id:int}/feedback",
+        summary="Thumbs up or down for an answer",
+        status_code=200,
+        sync_to_thread=True,
+    )
+    def feedback(
+        self,
+        request: Req,
+        public_id: PublicId,
+        message_id: Annotated[int, Parameter(ge=1, le=MAX_AFTER)],
+        data: JSONBody[FeedbackIn],
+    ) -> MessageWrap:
+        svc, site, visitor = _visitor(request, public_id)
+        _limit_ip(request)
+        routing.give_feedback(svc.db, visitor, message_id, data.rating)
+        public, _ = conversations.stored_message(svc.db, site.workspace_id, message_id)
+        return msgspec.convert({"message": public}, MessageWrap)
+
+    @post(
+        "/rating",
+        summary="Rate a resolved conversation",
+        description="409 while the conversation is not resolved.",
+        status_code=200,
+        sync_to_thread=True,
+    )
+    def rating(
+        self, request: Req, public_id: PublicId, data: JSONBody[RatingIn]
+    ) -> ConversationWrap:
+        svc, site, visitor = _visitor(request, public_id)
+        _limit_ip(request)
+        changed = routing.rate(svc.db, visitor, data.stars, data.comment)
+        svc.live.conversation_changed(site.workspace_id, changed)
+        return _wrap_conversation(svc, visitor)
+
+
+def _wrap_conversation(svc: Services, visitor: Visitor) -> ConversationWrap:
+    conversation, _ = conversations.current(svc.db, visitor)
+    return msgspec.convert({"conversation": conversation}, ConversationWrap)

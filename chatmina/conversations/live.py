@@ -1,0 +1,172 @@
+"""The live side of conversations: rate limits, the broker, and what each change sends.
+
+Every publish happens after the change was committed. The widget gets JSON (the public
+shapes of service.py); the inbox gets the same HTML the page renders (list rows and
+transcript entries from the inbox templates), so a live update looks exactly like a
+reload.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from chatmina.accounts.models import Workspace
+from chatmina.conversations import inbox
+from chatmina.conversations import service as conversations
+from chatmina.conversations.answers import Answers
+from chatmina.conversations.broker import Broker, Frame
+from chatmina.conversations.models import Conversation, WidgetSettings
+from chatmina.conversations.routing import Changed
+from chatmina.errors import NotFound
+from chatmina.ratelimit import RateLimiter
+from chatmina.settings import Settings
+from chatmina.storage.db import Database
+
+SITE_TTL_S = 5.0
+TYPING_PER_MINUTE = 60
+
+
+def frame(event: str, data: Any, message_id: int | None = None) -> Frame:
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    head = f"event: {event}\n" + (f"id: {message_id}\n" if message_id is not None else "")
+    return Frame(f"{head}data: {body}\n\n".encode(), message_id)
+
+
+@dataclass(frozen=True)
+class Site:
+    """A workspace as the public widget API knows it (cached: read on every request)."""
+
+    workspace_id: int
+    public_id: str
+    name: str
+    allowed_origins: frozenset[str]
+    loaded: float
+
+
+class Live:
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.broker = Broker()
+        self.answers = Answers()
+        self.per_visitor = RateLimiter(settings.widget_messages_per_minute, 60)
+        self.per_ip = RateLimiter(settings.widget_requests_per_minute, 60)
+        self.typing = RateLimiter(TYPING_PER_MINUTE, 60)
+        self.jinja: Any = None  # the app's Jinja environment, for inbox HTML
+        self._sites: dict[str, Site] = {}
+        self._sites_lock = threading.Lock()
+
+    # -- workspaces by public id -------------------------------------------------------
+
+    def cached_site(self, public_id: str) -> Site | None:
+        with self._sites_lock:
+            cached = self._sites.get(public_id)
+        if cached is not None and time.monotonic() - cached.loaded < SITE_TTL_S:
+            return cached
+        return None
+
+    def site(self, public_id: str) -> Site:
+        cached = self.cached_site(public_id)
+        if cached is not None:
+            return cached
+        now = time.monotonic()
+        with self.db.read() as s:
+            workspace = s.scalar(select(Workspace).where(Workspace.public_id == public_id))
+            origins = (
+                s.scalar(
+                    select(WidgetSettings.allowed_origins).where(
+                        WidgetSettings.workspace_id == workspace.id
+                    )
+                )
+                if workspace
+                else None
+            )
+        if workspace is None:
+            raise NotFound("No such widget.")
+        site = Site(workspace.id, public_id, workspace.name, frozenset(origins or ()), now)
+        with self._sites_lock:
+            if len(self._sites) > 10_000:
+                self._sites.clear()
+            self._sites[public_id] = site
+        return site
+
+    def forget_site(self, public_id: str) -> None:
+        with self._sites_lock:
+            self._sites.pop(public_id, None)
+
+    # -- publishing (call after the commit; may run in a worker thread) ----------------
+
+    def _render(self, template: str, **context: Any) -> str:
+        if self.jinja is None:
+            return ""
+        return str(self.jinja.get_template(template).render(**context))
+
+    def conversation_changed(self, workspace_id: int, changed: Changed) -> None:
+        with self.db.read() as s:
+            conversation = s.get(Conversation, changed.conversation_id)
+            assert conversation is not None
+            names = conversations.user_names(s, {conversation.assignee_id})
+        public = conversations.public_conversation(
+            conversation, names.get(conversation.assignee_id or 0)
+        )
+        if conversation.visitor_id is not None:
+            self.broker.to_visitor(conversation.visitor_id, frame("conversation", public))
+        self._inbox_row(workspace_id, conversation.id)
+
+    def _inbox_row(self, workspace_id: int, conversation_id: int) -> None:
+        try:
+            row = inbox.row(self.db, workspace_id, conversation_id)
+        except NotFound:
+            return  # not a widget conversation: the inbox does not list it
+        with self.db.read() as s:
+            slug = s.scalar(select(Workspace.slug).where(Workspace.id == workspace_id))
+        html = self._render("conversations/_row.html", row=row, current_id=None, slug=slug)
+        data = {
+            "id": row.id,
+            "state": row.state,
+            "assignee_id": row.assignee_id,
+            "unread": row.unread,
+            "html": html,
+        }
+        self.broker.to_inbox(workspace_id, frame("conversation", data))
+
+    def message_added(self, workspace_id: int, changed: Changed) -> None:
+        """A stored message (or note) reaches the visitor (never a note) and the inbox."""
+        assert changed.message_id is not None
+        public, message = conversations.stored_message(self.db, workspace_id, changed.message_id)
+        if message.role != "note":
+            with self.db.read() as s:
+                visitor_id = s.scalar(
+                    select(Conversation.visitor_id).where(
+                        Conversation.id == message.conversation_id
+                    )
+                )
+            if visitor_id is not None:
+                self.broker.to_visitor(visitor_id, frame("message", public, message.id))
+        entry = inbox.entry(self.db, workspace_id, message.id)
+        html = self._render("conversations/_entry.html", entry=entry)
+        data = {
+            "id": message.id,
+            "conversation_id": message.conversation_id,
+            "role": message.role,
+            "html": html,
+        }
+        self.broker.to_inbox(workspace_id, frame("message", data))
+        self._inbox_row(workspace_id, message.conversation_id)
+
+    def visitor_typing(self, workspace_id: int, conversation_id: int, active: bool) -> None:
+        data = {"conversation_id": conversation_id, "who": "visitor", "active": active}
+        self.broker.to_inbox(workspace_id, frame("typing", data))
+
+    def typing_to_visitor(self, visitor_id: int, who: str, name: str, active: bool) -> None:
+        data = {"who": who, "name": name, "active": active}
+        self.broker.to_visitor(visitor_id, frame("typing", data))
+
+    def answer_delta(self, visitor_id: int, conversation_id: int, event: str, text: str) -> None:
+        data = {"conversation_id": conversation_id, "text": text}
+        self.broker.to_visitor(visitor_id, frame(event, data))

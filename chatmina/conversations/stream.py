@@ -1,0 +1,70 @@
+"""The two live streams: a visitor's (widget) and a workspace's inbox (agents).
+
+A stream subscribes before it reads the database, so nothing committed in between is
+missed; a message that arrives both ways is sent once (by id). When a client reads too
+slowly its queue overflows and the stream ends: the client reconnects with the last id it
+saw and the replay fills the gap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import anyio.to_thread
+
+from chatmina.conversations import service as conversations
+from chatmina.conversations.live import Live, frame
+from chatmina.conversations.models import Visitor
+from chatmina.storage.db import Database
+
+PING_S = 20.0
+PING = b": ping\n\n"
+
+
+async def visitor_events(
+    db: Database, live: Live, visitor: Visitor, after: int
+) -> AsyncIterator[bytes]:
+    live.broker.bind()
+    subscription = live.broker.visitors.add(visitor.id)
+    try:
+        conversation, _ = await anyio.to_thread.run_sync(conversations.current, db, visitor)
+        yield frame("conversation", conversation).data
+        last = after
+        for message in await anyio.to_thread.run_sync(
+            conversations.messages_after, db, visitor, after
+        ):
+            yield frame("message", message, message["id"]).data
+            last = max(last, message["id"])
+        while True:
+            frames = await subscription.next(PING_S)
+            if frames is None:
+                yield PING
+                continue
+            for item in frames:
+                if item.message_id is not None:
+                    if item.message_id <= last:
+                        continue
+                    last = item.message_id
+                yield item.data
+            if subscription.overflowed:
+                return
+    finally:
+        live.broker.visitors.remove(visitor.id, subscription)
+
+
+async def inbox_events(live: Live, workspace_id: int) -> AsyncIterator[bytes]:
+    live.broker.bind()
+    subscription = live.broker.inboxes.add(workspace_id)
+    try:
+        yield b": connected\n\n"
+        while True:
+            frames = await subscription.next(PING_S)
+            if frames is None:
+                yield PING
+                continue
+            for item in frames:
+                yield item.data
+            if subscription.overflowed:
+                return
+    finally:
+        live.broker.inboxes.remove(workspace_id, subscription)

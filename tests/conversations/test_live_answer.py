@@ -1,0 +1,94 @@
+"""A visitor's question answered by the fake model, streamed over the real /events route
+of a Chatmina listening on a real port; reconnecting replays without duplicates."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+from tests.conversations.conftest import Sites, api
+from tests.conversations.sse import ServerEvent, events, read_until
+from tests.fakes.openai_server import FakeOpenAI, Say
+
+ANSWER = "Open Billing, choose the order and press Request refund [1]. It takes five days [1]."
+
+
+def _visitor(http: httpx.Client, public_id: str) -> dict[str, str]:
+    response = http.post(api(public_id, "/visitors"), json={"locale": "en"})
+    assert response.status_code == 201, response.text
+    return {"Authorization": f"Bearer {response.json()['visitor_token']}"}
+
+
+def test_a_question_is_answered_token_by_token_then_stored_with_its_citations(
+    live: str, sites: Sites, model: FakeOpenAI
+) -> None:
+    model.tokens_per_second = 15  # slower than the 50 ms batching: one delta per word
+    model.script(Say(ANSWER))
+    with httpx.Client(base_url=live, timeout=10) as http:
+        auth = _visitor(http, sites.a)
+        with http.stream("GET", api(sites.a, "/events"), headers=auth) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            received = events(stream)
+            first = next(received)
+            assert (first.name, first.data) == ("conversation", None)
+            body = {"content": "How do I get a refund?", "client_id": str(uuid.uuid4())}
+            posted = http.post(api(sites.a, "/messages"), json=body, headers=auth)
+            assert posted.status_code == 202, posted.text
+            question_id = posted.json()["message"]["id"]
+            seen = read_until(
+                received, lambda e: e.name == "message" and e.data["role"] == "assistant"
+            )
+    names = [e.name for e in seen]
+    # The first message started a conversation: its state, then the question, live.
+    assert names[:2] == ["conversation", "message"]
+    assert seen[0].data["state"] == "bot" and seen[1].data["id"] == question_id
+    deltas = [e.data["text"] for e in seen if e.name == "answer.delta"]
+    assert len(deltas) > 3, "the answer should arrive in pieces"
+    assert "".join(deltas) == ANSWER
+    assert names.index("answer.delta") < names.index("message", 2)
+    answer = seen[-1].data
+    assert answer["content"] == ANSWER and seen[-1].id == str(answer["id"])
+    assert [(s["n"], s["title"]) for s in answer["sources"]] == [(1, "Refunds")]
+    assert answer["sources"][0]["url"] == "https://help.acme.test/refunds"
+    typing = [e.data for e in seen if e.name == "typing"]
+    assert {"who": "assistant", "name": "", "active": True} in typing
+
+
+def test_reconnecting_with_last_event_id_replays_only_what_was_missed(
+    live: str, sites: Sites, model: FakeOpenAI
+) -> None:
+    with httpx.Client(base_url=live, timeout=10) as http:
+        auth = _visitor(http, sites.a)
+        ids = []
+        for text in ("How do I get a refund?", "How long does shipping take?"):
+            body = {"content": text, "client_id": str(uuid.uuid4())}
+            response = http.post(api(sites.a, "/messages"), json=body, headers=auth)
+            assert response.status_code == 202
+            ids.append(response.json()["message"]["id"])
+        with http.stream("GET", api(sites.a, "/events"), headers=auth) as stream:
+            answers: list[int] = []
+
+            def both_answered(e: ServerEvent) -> bool:
+                if e.name == "message" and e.data["role"] == "assistant":
+                    answers.append(e.data["id"])
+                return len(answers) == 2
+
+            everything = read_until(events(stream), both_answered)
+        stored = [e.data["id"] for e in everything if e.name == "message"]
+        assert len(stored) == len(set(stored)) == 4  # two questions, two answers
+        # Reconnect after the second message: the replay holds exactly the later ones.
+        headers = {**auth, "Last-Event-ID": str(stored[1])}
+        with http.stream("GET", api(sites.a, "/events"), headers=headers) as stream:
+            received = events(stream)
+            state = next(received)
+            assert state.name == "conversation" and state.data["state"] == "bot"
+            replay = [next(received) for _ in range(2)]
+        assert [e.data["id"] for e in replay] == stored[2:]
+        # ?after= works the same (EventSource cannot send headers on its first connect).
+        with http.stream(
+            "GET", api(sites.a, "/events"), params={"after": stored[2]}, headers=auth
+        ) as stream:
+            received = events(stream)
+            next(received)
+            assert next(received).data["id"] == stored[3]
