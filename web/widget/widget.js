@@ -321,6 +321,7 @@
 
   var config = null;
   var loaded = null; // /config as the server sent it (preview merges over it)
+  var previewed = null; // the settings form's values, in preview mode
   var fatal = null; // a refusal that stops the widget (origin not allowed)
   var token = stored(KEY);
   var identity = D.userId ? { id: D.userId, email: D.userEmail, name: D.userName, hash: D.userHash } : null;
@@ -403,9 +404,9 @@
     ".status{margin:0;padding:0 14px;font-size:12px;color:#4b5563}.status:not(:empty){padding:6px 14px}" +
     ".bar{display:flex;justify-content:center;padding:4px 14px}.link{background:none;border:0;color:#1d4ed8;text-decoration:underline;cursor:pointer;padding:4px}" +
     ".rating{border:1px solid #e5e7eb;border-radius:12px;padding:10px;background:#fff;margin:0}.rating legend{font-weight:600;padding:0 4px}" +
-    ".stars{display:flex;gap:2px}.stars input{position:absolute;opacity:0;width:1px;height:1px}" +
+    ".stars{display:flex;gap:2px}.stars label{position:relative}.stars input{position:absolute;inset:0;margin:0;opacity:0;cursor:pointer}" +
     ".stars label{font-size:26px;color:#d1d5db;cursor:pointer;line-height:1}.stars label.on{color:#f59e0b}" +
-    ".stars input:focus-visible+label{outline:3px solid #f59e0b}" +
+    ".stars input:focus-visible+span{outline:3px solid #f59e0b}" +
     ".rating textarea{width:100%;margin:6px 0;border:1px solid #d1d5db;border-radius:8px;padding:6px}" +
     ".btn{background:var(--p);color:var(--o);border:0;border-radius:8px;padding:6px 12px;cursor:pointer}" +
     ".error{margin:0;padding:6px 14px;color:#b91c1c;font-size:13px;background:#fef2f2}" +
@@ -678,9 +679,11 @@
     } } });
     for (var n = 1; n <= 5; n++) {
       var name = t("star_label", { n: n });
+      // The (invisible) radio button covers its star, so a click on the star chooses it.
       stars.append(
-        h("input", { type: "radio", name: "stars", id: "cm-star-" + n, value: n, "aria-label": name }),
-        h("label", { for: "cm-star-" + n, title: name, "aria-hidden": "true" }, "★"),
+        h("label", { title: name },
+          h("input", { type: "radio", name: "stars", value: n, "aria-label": name }),
+          h("span", { "aria-hidden": "true" }, "★")),
       );
     }
     var error = h("p", { class: "error", role: "alert", hidden: true });
@@ -1179,7 +1182,9 @@
   function merge(base, extra) {
     var out = Object.assign({}, base, extra);
     out.appearance = Object.assign({}, base && base.appearance, extra && extra.appearance);
-    out.strings = Object.assign({}, base && base.strings, extra && extra.strings);
+    var own = (extra && extra.strings_overrides) || {};
+    var locale = String((base && base.locale) || "en");
+    out.strings = Object.assign({}, base && base.strings, extra && extra.strings, own[locale.split("-")[0]], own[locale]);
     return out;
   }
 
@@ -1187,7 +1192,8 @@
     var locale = D.locale || navigator.language || "en";
     for (var delay = 1000; ; delay = Math.min(delay * 2, 30000)) {
       try {
-        loaded = config = await call("GET", "/config?locale=" + encodeURIComponent(locale));
+        loaded = await call("GET", "/config?locale=" + encodeURIComponent(locale));
+        config = previewed ? merge(loaded, previewed) : loaded;
         break;
       } catch (err) {
         if (err instanceof Refused && err.status < 500 && err.status !== 429) {
@@ -1238,9 +1244,11 @@
   if (PREVIEW) {
     window.addEventListener("message", function (e) {
       if (e.origin !== ORIGIN || e.source !== window.parent || !e.data || e.data.type !== "chatmina:preview") return;
-      config = merge(loaded || {}, e.data.config || {});
+      previewed = e.data.config || {};
+      config = merge(loaded || {}, previewed);
       if (ui.panel) build();
     });
+    if (window.parent !== window) window.parent.postMessage({ type: "chatmina:preview-ready" }, ORIGIN);
   }
 
   function mount() {
