@@ -48,6 +48,11 @@ class Answers:
         self._tasks.add(task)  # a task nobody references can be garbage-collected mid-way
         task.add_done_callback(self._tasks.discard)
 
+    @property
+    def running(self) -> int:
+        """Answers started and not finished (each returns at once when a person took over)."""
+        return len(self._tasks)
+
     async def wait(self) -> None:
         """Until every answer started so far is stored (tests, shutdown)."""
         while self._tasks:

@@ -99,6 +99,10 @@ class Live:
         with self._sites_lock:
             self._sites.pop(public_id, None)
 
+    def forget_site_all(self) -> None:
+        with self._sites_lock:
+            self._sites.clear()
+
     # -- publishing (call after the commit; may run in a worker thread) ----------------
 
     def _render(self, template: str, **context: Any) -> str:

@@ -121,6 +121,7 @@ def event_message(message: Message, visitor_id: str | None) -> dict[str, Any]:
     data = public_message(message)
     data.pop("client_id")
     data["visitor_id"] = visitor_id
+    data["author_id"] = message.author_id  # the agent's user id, for agent replies
     return data
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chatmina.accounts.models import Workspace
+from chatmina.conversations.models import Message
 from chatmina.events import Event
 from chatmina.ui.context import Services
 from tests.assistant.conftest import help_center, live, model  # noqa: F401
@@ -67,3 +69,36 @@ def recorded(services: Services) -> list[Recorded]:
 
     services.events.subscribe(record)
     return found
+
+
+def wait_for(check: Any, timeout: float = 10.0) -> Any:
+    """Poll ``check`` until it returns something truthy (answers run in the background)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
+def stored(services: Services, workspace_id: int) -> list[tuple[str, str]]:
+    """Every message of the workspace, (role, content), oldest first."""
+    with services.db.read() as s:
+        rows = s.execute(
+            select(Message.role, Message.content)
+            .where(Message.workspace_id == workspace_id)
+            .order_by(Message.id)
+        ).all()
+    return [(r.role, r.content) for r in rows]
+
+
+def answered(services: Services, workspace_id: int, count: int) -> Any:
+    """Waits until the workspace holds ``count`` assistant messages; returns all messages."""
+    return wait_for(
+        lambda: (
+            (m := stored(services, workspace_id))
+            and sum(r == "assistant" for r, _ in m) >= count
+            and m
+        )
+    )
