@@ -312,3 +312,323 @@ def test_a_visitor_gets_a_streamed_cited_answer_then_a_person_then_rates(
     assert page.evaluate("window.__cspViolations") == []
     visitor.assert_no_console_errors()
     agent.assert_no_console_errors()
+
+
+# -- what goes wrong ---------------------------------------------------------------------
+
+
+def test_an_oversized_message_is_refused_clearly_and_the_typed_text_is_kept(
+    site: Site, new_visitor: Callable[[], Visitor]
+) -> None:
+    page = new_visitor().page
+    page.goto(site.demo_url)
+    open_widget(page)
+    long = ("Please help me with my order, it has not arrived. " * 41).strip()
+    assert len(long) > 2000
+    ask(page, long)
+
+    expect(page.get_by_role("alert")).to_have_text("A message is limited to 2,000 characters.")
+    field = page.get_by_label("Your message")
+    expect(field).to_have_value(long)
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(transcript(page).locator(".msg")).to_have_count(0)
+    assert site.stored(visitor_token(page, site)) == {"conversation": None, "messages": []}
+
+    # Shortened, the same text goes through and the error goes away.
+    field.fill(long[:1990])
+    field.press("Enter")
+    expect(transcript(page).locator(".msg.visitor")).to_have_text(
+        re.compile(re.escape(long[:1990].strip()))
+    )
+    expect(page.get_by_role("alert")).to_have_count(0)
+    expect(field).to_have_value("")
+
+
+def test_a_site_that_is_not_allowed_gets_a_clear_error_and_nothing_is_stored(
+    site: Site, new_visitor: Callable[[], Visitor]
+) -> None:
+    with OtherSite(snippet(site)) as other:
+        page = new_visitor().page
+        calls: list[str] = []
+        page.on("request", lambda r: calls.append(f"{r.method} {r.url}"))
+        page.goto(other.url)
+        page.get_by_role("button", name="Open chat").click()
+        expect(page.get_by_role("dialog")).to_contain_text("Chat is not enabled on this website.")
+        expect(page.get_by_label("Your message")).to_have_count(0)
+        widget_calls = [c for c in calls if "/api/widget/" in c]
+        assert widget_calls == [f"GET {site.api}/config?locale=en-US"]
+
+        # Nothing reached the inbox.
+        agent = new_visitor()
+        sign_in(agent.page)
+        agent.page.goto("/w/acme-support/inbox")
+        expect(agent.page.locator("#inbox-empty")).to_be_visible()
+
+        # Alice allows the shop's origin: the same snippet now works there, across origins.
+        agent.page.goto("/w/acme-support/widget")
+        agent.page.get_by_label("Allowed origins").fill(other.url)
+        agent.page.get_by_role("button", name="Save widget settings").click()
+        expect(agent.page.get_by_role("status").first).to_contain_text("saved")
+        page.reload()
+        page.get_by_role("button", name=LAUNCHER).click()
+        ask(page, "Can I ask for a refund?")
+        expect(transcript(page).locator(".msg.assistant")).to_contain_text(
+            "Answer to: Can I ask for a refund?"
+        )
+
+
+def test_a_forged_visitor_token_is_dropped_and_the_widget_starts_a_new_visitor(
+    site: Site, new_visitor: Callable[[], Visitor]
+) -> None:
+    visitor = new_visitor()
+    page = visitor.page
+    page.goto(site.demo_url)
+    forged = "cmv1.1.v_forged.1700000000.deadbeef"
+    page.evaluate(f"localStorage.setItem('chatmina:{site.public_id}', '{forged}')")
+    page.reload()
+    open_widget(page)
+    ask(page, "How do I request a refund?")
+    expect(transcript(page).locator(".msg.assistant")).to_contain_text(
+        "Answer to: How do I request a refund?"
+    )
+    token = visitor_token(page, site)
+    assert token != forged
+    stored = site.stored(token)
+    assert [m["role"] for m in stored["messages"]] == ["visitor", "assistant"]
+    # The refused token was a 401 the browser reports; nothing else went wrong.
+    assert all("401" in e for e in visitor.errors), visitor.errors
+
+
+def test_network_loss_mid_conversation_loses_and_duplicates_nothing(
+    site: Site, new_visitor: Callable[[], Visitor]
+) -> None:
+    visitor = new_visitor()
+    page = visitor.page
+    page.goto(site.demo_url)
+    open_widget(page)
+    ask(page, "How do I request a refund?")
+    expect(transcript(page).locator(".msg.assistant")).to_contain_text(
+        "Answer to: How do I request a refund?"
+    )
+    token = visitor_token(page, site)
+    conversation_id = site.stored(token)["conversation"]["id"]
+
+    agent = new_visitor()
+    sign_in(agent.page)
+    agent.page.goto(f"/w/acme-support/inbox/{conversation_id}")
+
+    # The visitor's network goes; they write anyway; the agent replies meanwhile.
+    page.context.set_offline(True)
+    expect(page.get_by_role("status")).to_have_text("Connection lost. Reconnecting…")
+    ask(page, "Second question, written offline")
+    pending = transcript(page).locator(".pending")
+    expect(pending).to_contain_text("Second question, written offline")
+    expect(page.get_by_label("Your message")).to_have_value("")
+    agent.page.locator("#composer textarea[name=content]").fill("Alice here, I am on it.")
+    agent.page.get_by_role("button", name="Send reply").click()
+    expect(agent.page.locator("#transcript")).to_contain_text("Alice here, I am on it.")
+
+    # Back online: the missed reply arrives, the waiting message is sent, once each.
+    page.context.set_offline(False)
+    expect(transcript(page).locator(".msg.agent")).to_contain_text("Alice here, I am on it.")
+    expect(pending).to_have_count(0)
+    expect(page.get_by_role("status")).not_to_contain_text("Connection lost")
+    expected = [
+        "visitor How do I request a refund?",
+        "assistant Answer to: How do I request a refund?",
+        "agent Alice here, I am on it.",
+        "visitor Second question, written offline",
+    ]
+    stored = site.stored(token)["messages"]
+    assert [f"{m['role']} {m['content']}" for m in stored] == expected
+    shown = transcript(page).locator(".msg")
+    expect(shown).to_have_count(4)
+    ids = [shown.nth(i).get_attribute("data-id") for i in range(4)]
+    assert ids == [str(m["id"]) for m in stored]
+
+    # A message whose answer is lost on the way back is sent again with the same client_id
+    # and stored once.
+    lost: list[int] = []
+
+    def lose_the_first_answer(route: Any) -> None:
+        if route.request.method == "POST" and not lost:
+            lost.append(route.fetch().status)  # the server got it and stored it
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/api/widget/v1/*/messages", lose_the_first_answer)
+    ask(page, "Third question, answer lost")
+    expect(transcript(page).locator(".msg.visitor")).to_have_count(3)
+    expect(transcript(page).locator(".pending")).to_have_count(0)
+    assert lost == [202]
+    visitor_messages = [m for m in site.stored(token)["messages"] if m["role"] == "visitor"]
+    assert [m["content"] for m in visitor_messages][-1] == "Third question, answer lost"
+    assert len(visitor_messages) == 3
+    page.wait_for_timeout(500)  # a late duplicate would show up now
+    expect(transcript(page).locator(".msg.visitor")).to_have_count(3)
+
+
+HOSTILE = (
+    'Look: <img src=x onerror="window.__pwned=1"> and [click me](javascript:window.__pwned=2) '
+    "and [our page](https://example.com/ok) <script>window.__pwned=3</script>\n\n"
+    "- **bold** item\n- `<b>code</b>` item\n\n[data](data:text/html,<b>x</b>)"
+)
+
+
+def test_markdown_from_the_model_and_the_visitor_is_rendered_inert(
+    site: Site, new_visitor: Callable[[], Visitor]
+) -> None:
+    visitor = new_visitor()
+    page = visitor.page
+    page.add_init_script(WATCH_CSP)
+    page.goto(site.demo_url)
+    open_widget(page)
+    site.fake.script(Say(HOSTILE))
+    ask(page, "How do I request a refund?")
+
+    answer = transcript(page).locator(".msg.assistant").first
+    expect(answer).to_contain_text("and our page")
+    widget = page.locator("[data-chatmina]")
+    expect(widget.locator("img")).to_have_count(0)
+    expect(widget.locator("script")).to_have_count(0)
+    expect(answer).to_contain_text('<img src=x onerror="window.__pwned=1">')
+    expect(answer.get_by_role("link", name="click me")).to_have_count(0)
+    expect(answer).to_contain_text("click me")
+    expect(answer.get_by_role("link", name="data")).to_have_count(0)
+    safe = answer.get_by_role("link", name="our page")
+    expect(safe).to_have_attribute("href", "https://example.com/ok")
+    expect(safe).to_have_attribute("rel", re.compile(r"noopener.*nofollow"))
+    expect(answer.locator("li strong")).to_have_text("bold")
+    expect(answer.locator("li code")).to_have_text("<b>code</b>")
+
+    # The visitor's own text is shown as typed.
+    hostile = '<img src=x onerror="window.__pwned=4"> **thanks** [x](javascript:alert(1))'
+    ask(page, hostile)
+    expect(transcript(page).locator(".msg.visitor .bubble").last).to_have_text(hostile)
+    expect(widget.locator("img")).to_have_count(0)
+    expect(transcript(page).locator(".msg.visitor a, .msg.visitor strong")).to_have_count(0)
+    assert page.evaluate("window.__pwned") is None
+    assert page.evaluate("window.__cspViolations") == []
+    visitor.assert_no_console_errors()
+
+
+@pytest.mark.parametrize("extra_env", [{"CHATMINA_WIDGET_MESSAGES_PER_MINUTE": "3"}])
+def test_a_flood_of_messages_is_refused_clearly_and_other_visitors_are_unaffected(
+    site: Site, new_visitor: Callable[[], Visitor]
+) -> None:
+    page = new_visitor().page
+    page.goto(site.demo_url)
+    open_widget(page)
+    for n in range(1, 4):
+        ask(page, f"How do I request a refund? ({n})")
+        expect(transcript(page).locator(".msg.visitor")).to_have_count(n)
+    ask(page, "How do I request a refund? (4)")
+    expect(page.get_by_role("alert")).to_have_text(
+        "You are sending messages too quickly. Try again in a moment."
+    )
+    expect(page.get_by_label("Your message")).to_have_value("How do I request a refund? (4)")
+    expect(transcript(page).locator(".msg.visitor")).to_have_count(3)
+    stored = site.stored(visitor_token(page, site))["messages"]
+    assert [m["content"] for m in stored if m["role"] == "visitor"] == [
+        "How do I request a refund? (1)",
+        "How do I request a refund? (2)",
+        "How do I request a refund? (3)",
+    ]
+
+    other = new_visitor().page
+    other.goto(site.demo_url)
+    open_widget(other)
+    ask(other, "How do I request a refund?")
+    expect(transcript(other).locator(".msg.assistant")).to_contain_text(
+        "Answer to: How do I request a refund?"
+    )
+    expect(other.get_by_role("alert")).to_have_count(0)
+
+
+# -- access ------------------------------------------------------------------------------
+
+
+def test_a_keyboard_only_visitor_can_open_ask_rate_an_answer_and_close(
+    site: Site, new_visitor: Callable[[], Visitor]
+) -> None:
+    visitor = new_visitor()
+    page = visitor.page
+    page.goto(site.demo_url)
+    launcher = page.get_by_role("button", name=LAUNCHER)
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if launcher.evaluate("el => el.matches(':focus')"):
+            break
+    expect(launcher).to_be_focused()
+    expect(launcher).to_have_attribute("aria-expanded", "false")
+
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Support")
+    expect(dialog).to_be_visible()
+    expect(launcher).to_have_attribute("aria-expanded", "true")
+    expect(page.get_by_label("Your message")).to_be_focused()
+    expect(transcript(page)).to_have_attribute("aria-live", "polite")
+
+    page.keyboard.type("How do I get a refund?")
+    page.keyboard.press("Enter")
+    answer = transcript(page).locator(".msg.assistant")
+    expect(answer).to_contain_text("Answer to: How do I get a refund?")
+    helpful = answer.get_by_role("button", name="Helpful", exact=True)
+    for _ in range(12):
+        page.keyboard.press("Shift+Tab")
+        if helpful.evaluate("el => el.matches(':focus')"):
+            break
+    expect(helpful).to_be_focused()
+    page.keyboard.press("Space")
+    expect(helpful).to_have_attribute("aria-pressed", "true")
+
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(launcher).to_be_focused()
+    visitor.assert_no_console_errors()
+
+
+def test_on_a_phone_the_panel_fills_the_screen(
+    site: Site, new_visitor: Callable[[], Visitor]
+) -> None:
+    page = new_visitor().page
+    page.set_viewport_size({"width": 375, "height": 667})
+    page.goto(site.demo_url)
+    open_widget(page)
+    box = page.get_by_role("dialog").bounding_box()
+    assert box == {"x": 0, "y": 0, "width": 375, "height": 667}
+    expect(page.get_by_role("button", name=LAUNCHER)).to_be_hidden()
+    page.get_by_role("button", name="Close chat").click()
+    expect(page.get_by_role("button", name=LAUNCHER)).to_be_visible()
+
+
+def test_the_widget_settings_page_previews_changes_before_they_are_saved(
+    site: Site, new_visitor: Callable[[], Visitor]
+) -> None:
+    admin = new_visitor()
+    page = admin.page
+    page.add_init_script(WATCH_CSP)
+    sign_in(page)
+    page.goto("/w/acme-support/widget")
+    preview = page.frame_locator("#widget-preview")
+    expect(preview.get_by_role("heading", name="Support")).to_be_visible()
+
+    page.get_by_label("Title", exact=True).fill("Acme Helpdesk")
+    expect(preview.get_by_role("heading", name="Acme Helpdesk")).to_be_visible()
+    page.get_by_label("Greeting").fill("Welcome to **Acme**!")
+    expect(preview.locator(".greeting strong")).to_have_text("Acme")
+    page.get_by_label("Suggested questions").fill("Where is my order?\nHow do refunds work?")
+    expect(preview.get_by_role("button", name="How do refunds work?")).to_be_visible()
+    page.get_by_label("Colour", exact=True).fill("#aa0000")
+    expect(preview.locator(".head")).to_have_css("background-color", "rgb(170, 0, 0)")
+    page.get_by_label("Bottom left").check()
+    expect(preview.locator(".cm")).to_have_class(re.compile(r"\bleft\b"))
+
+    # Nothing was saved: a visitor of the demo page still sees the saved title.
+    demo = new_visitor().page
+    demo.goto(site.demo_url)
+    open_widget(demo)
+    expect(demo.get_by_role("heading", name="Support")).to_be_visible()
+    assert page.evaluate("window.__cspViolations") == []
+    admin.assert_no_console_errors()

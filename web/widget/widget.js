@@ -21,6 +21,7 @@
   // Preview only on Chatmina's own demo page, for the admin's live settings preview.
   var PREVIEW = location.origin === ORIGIN && /[?&]preview=1(&|$)/.test(location.search);
   var COLOR = /^#[0-9a-fA-F]{6}$/;
+  var MAX_CHARS = 2000; // the API's limit for a message
 
   // English texts: used for any key /config does not send, and before /config answered.
   var EN = {
@@ -150,14 +151,14 @@
   // -- Markdown, safely: a small subset, built as DOM nodes ------------------------------------
 
   var INLINE =
-    /(`+)([^`][\s\S]*?)\1(?!`)|\*\*(?=\S)([\s\S]*?\S)\*\*|__(?=\S)([\s\S]*?\S)__|\*(?=[^\s*])([\s\S]*?[^\s*])\*|_(?=\S)([\s\S]*?\S)_(?!\w)|(!?)\[([^\]\n]+)\]\(\s*<?([^\s)>]*)>?(?:\s+"[^"\n]*")?\s*\)|\[(\d{1,3})\]|(https?:\/\/[^\s<>"]*[^\s<>".,;:!?)\]'"])/;
+    /(`+)([^`][\s\S]*?)\1(?!`)|\*\*(?=\S)([\s\S]*?\S)\*\*|__(?=\S)([\s\S]*?\S)__(?!\w)|\*(?=[^\s*])([\s\S]*?[^\s*])\*|_(?=\S)([\s\S]*?\S)_(?!\w)|(!?)\[([^\]\n]+)\]\(\s*<?([^\s)>]*)>?(?:\s+"[^"\n]*")?\s*\)|\[(\d{1,3})\]|(https?:\/\/[^\s<>"]*[^\s<>".,;:!?)\]'"])/;
 
   function inline(parent, text, sources) {
     var m;
     var done = "";
     while ((m = INLINE.exec(text))) {
       var before = done + text.slice(0, m.index);
-      if (m[6] && /\w$/.test(before)) {
+      if ((m[4] || m[6]) && /\w$/.test(before)) {
         // snake_case_words are not emphasis: keep the "_" and look further on
         done = before + "_";
         text = text.slice(m.index + 1);
@@ -264,7 +265,7 @@
     // problem types are URIs ("/api/docs#problem-rate-limited"): the name is the last part
     this.type = String(problem.type || "").replace(/^.*#problem-/, "");
     this.detail = problem.detail || "";
-    this.field = problem.field || null;
+    this.field = problem.field || (problem.errors && problem.errors[0] && problem.errors[0].field) || null;
     this.retryAfter = retryAfter;
   }
   function Lost() {}
@@ -308,12 +309,14 @@
     throw r;
   }
 
-  function explain(err) {
+  // The visitor's own language where the widget has a text for the refusal, else the
+  // server's (English) detail.
+  function explain(err, content) {
     if (err instanceof Lost) return t("error_offline");
     if (err.type === "rate-limited") return t("error_rate_limited", { seconds: err.retryAfter || 30 });
     if (err.type === "origin-not-allowed") return t("error_origin");
     if (err.type === "identity-invalid") return t("error_identity");
-    if (err.field === "content" && err.status >= 400 && err.status < 500) return err.status === 413 || /2[,.]?000/.test(err.detail) ? t("error_too_long") : err.detail || t("error_too_long");
+    if (err.field === "content" && content && content.trim().length > MAX_CHARS) return t("error_too_long");
     return err.detail || t("error_generic");
   }
 
@@ -801,7 +804,7 @@
       } else {
         // A refusal: the text stays where the visitor typed it, with the reason next to it.
         if (!fromInput && !ui.input.value) ui.input.value = content;
-        showError(explain(err));
+        showError(explain(err, content));
         if (err.type === "origin-not-allowed") stop(err);
       }
     } finally {
@@ -868,7 +871,7 @@
         var el = ui.log.querySelector('[data-client="' + item.client_id + '"]');
         if (el) el.remove();
         if (!ui.input.value) ui.input.value = item.content;
-        showError(explain(err));
+        showError(explain(err, item.content));
       }
       outbox.shift();
       saveOutbox();
