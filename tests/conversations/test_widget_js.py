@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import gzip
 import html
+import json
 import re
 from html.parser import HTMLParser
 
 import pytest
 
 from chatmina.accounts import service as accounts
+from chatmina.conversations.strings import DEFAULT_STRINGS
 from chatmina.conversations.widget_js import WIDGET_FILE
 from chatmina.ui.context import Services
 from tests.conftest import Browser, Personas
@@ -85,6 +87,18 @@ def test_the_widget_never_parses_text_as_html() -> None:
         ".style.",
     ):
         assert sink not in SOURCE, sink
+
+
+def test_the_widget_falls_back_to_the_same_english_texts_the_server_sends() -> None:
+    # The widget needs texts before /config answers (a refused origin) and for a key an
+    # older server does not send; they must not drift from the server's.
+    start = SOURCE.index("var EN = {")
+    block = SOURCE[start : SOURCE.index("};", start)]
+    fallback = {
+        key: json.loads(value)
+        for key, value in re.findall(r'^\s+(\w+): ("(?:[^"\\]|\\.)*"),$', block, re.M)
+    }
+    assert fallback == DEFAULT_STRINGS
 
 
 # -- the demo page -----------------------------------------------------------------------
