@@ -181,12 +181,20 @@ def sign_in(page: Page, email: str = "alice@example.com") -> None:
     expect(page).to_have_url(re.compile(r"/w/acme-support/$"))
 
 
+# A careless site's CSS: it must not reach into the widget.
+HOSTILE_CSS = (
+    "* { font-size: 40px !important; color: red !important; } "
+    "div, section, button, form, textarea { display: none !important; }"
+)
+
+
 class OtherSite:
     """Another website (its own origin: another port) that pastes the widget's snippet."""
 
     def __init__(self, snippet: str) -> None:
         html = (
-            "<!doctype html><html><head><meta charset='utf-8'><title>Shop</title></head>"
+            "<!doctype html><html><head><meta charset='utf-8'><title>Shop</title>"
+            f"<style>{HOSTILE_CSS}</style></head>"
             f"<body><h1>Another shop</h1>{snippet}</body></html>"
         ).encode()
 
@@ -278,13 +286,23 @@ def test_a_visitor_gets_a_streamed_cited_answer_then_a_person_then_rates(
     expect(row).to_be_visible()
     expect(row).to_contain_text("Waiting")
 
-    # The agent opens it and replies; the reply reaches the widget live.
+    # The agent opens it; each sees the other typing.
     row.get_by_role("link").first.click()
     expect(agent.page.locator("#transcript")).to_contain_text("within five working days")
+    page.get_by_label("Your message").fill("Thanks")
+    expect(agent.page.locator("#visitor-typing")).to_be_visible()
     agent.page.locator("#composer textarea[name=content]").fill(
         "Hello, this is Alice. I have **started** your refund."
     )
+    expect(page.get_by_role("status")).to_have_text("Alice is typing…")
+
+    # The visitor closes the chat; the agent's reply arrives and is counted as unread.
+    page.get_by_label("Your message").fill("")
+    page.keyboard.press("Escape")
     agent.page.get_by_role("button", name="Send reply").click()
+    expect(page.get_by_role("button", name=f"{LAUNCHER} (1)")).to_be_visible()
+    page.get_by_role("button", name=f"{LAUNCHER} (1)").click()
+    expect(page.get_by_role("button", name=LAUNCHER, exact=True)).to_be_visible()
     reply = transcript(page).locator(".msg.agent")
     expect(reply).to_contain_text("Hello, this is Alice. I have started your refund.")
     expect(reply.locator("strong")).to_have_text("started")
@@ -372,9 +390,12 @@ def test_a_site_that_is_not_allowed_gets_a_clear_error_and_nothing_is_stored(
         page.reload()
         page.get_by_role("button", name=LAUNCHER).click()
         ask(page, "Can I ask for a refund?")
-        expect(transcript(page).locator(".msg.assistant")).to_contain_text(
-            "Answer to: Can I ask for a refund?"
-        )
+        answer = transcript(page).locator(".msg.assistant")
+        expect(answer).to_contain_text("Answer to: Can I ask for a refund?")
+        # The shop's CSS did not get in: the widget looks as it does everywhere.
+        expect(answer.locator(".bubble")).to_have_css("font-size", "14px")
+        expect(answer.locator(".bubble")).to_have_css("color", "rgb(31, 41, 55)")
+        expect(page.get_by_role("button", name="Send")).to_be_visible()
 
 
 def test_a_forged_visitor_token_is_dropped_and_the_widget_starts_a_new_visitor(

@@ -360,12 +360,13 @@
 
   // -- the shadow DOM ------------------------------------------------------------------------
 
-  var host = h("div", { "data-chatmina": "" });
+  // A tag of its own, so a page's rules for div, section or button never reach the host.
+  var host = h("chatmina-widget", { "data-chatmina": "" });
   var shadow = host.attachShadow({ mode: "open" });
   var ui = {};
 
   var CSS =
-    ":host{all:initial}*{box-sizing:border-box}" +
+    ":host{all:initial!important}*{box-sizing:border-box}" +
     ".cm{--p:#2563eb;--o:#fff;font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1f2937;position:fixed;z-index:2147483000;bottom:20px;right:20px}" +
     ".cm.left{right:auto;left:20px}" +
     "button,textarea,input{font:inherit;color:inherit}" +
@@ -417,7 +418,7 @@
     ".compose textarea{flex:1;resize:none;border:1px solid #d1d5db;border-radius:10px;padding:8px 10px;max-height:120px;min-height:40px}" +
     ".compose textarea[aria-invalid=true]{border-color:#b91c1c}" +
     ".compose .send{width:40px;height:40px;border:0;border-radius:10px;background:var(--p);color:var(--o);cursor:pointer;display:flex;align-items:center;justify-content:center}" +
-    ".compose .send svg{width:20px;height:20px;fill:currentColor}.compose .send:disabled{opacity:.5}" +
+    ".compose .send svg{width:20px;height:20px;fill:currentColor}" +
     ".off{padding:16px;color:#b91c1c}.by{margin:0;padding:0 10px 6px;font-size:11px;color:#9ca3af;text-align:center;background:#fff}" +
     "@media (max-width:480px){.cm:not(.preview) .panel{position:fixed;inset:0;width:auto;height:auto;border-radius:0}.cm.open:not(.preview) .launcher{display:none}}" +
     "@media (prefers-reduced-motion:reduce){.dots i{animation:none}}";
@@ -776,7 +777,7 @@
 
   var sending = false;
   async function submit(text) {
-    if (fatal || sending) return;
+    if (fatal) return;
     var fromInput = text === undefined;
     var content = fromInput ? ui.input.value : text;
     if (!content.trim()) {
@@ -786,13 +787,12 @@
     }
     showError("");
     var item = { client_id: uuid(), content: content };
-    if (outbox.length) {
-      // Keep the order: behind the messages still waiting for the network.
+    if (outbox.length || sending) {
+      // Keep the order: behind the message being sent and those waiting for the network.
       queue(item, fromInput);
       return;
     }
     sending = true;
-    ui.send.disabled = true;
     try {
       await ensureVisitor();
       await post(item);
@@ -809,7 +809,7 @@
       }
     } finally {
       sending = false;
-      if (ui.send) ui.send.disabled = false;
+      if (outbox.length) flushSoon(0);
     }
   }
 
@@ -844,7 +844,7 @@
   // server stores each client_id once, so a retry after a lost answer is no duplicate.
   var flushing = false;
   async function flush() {
-    if (flushing) return;
+    if (flushing || sending) return; // the message being sent goes first; then this runs
     flushing = true;
     try {
       await flushAll();
