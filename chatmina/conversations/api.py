@@ -140,35 +140,16 @@ class WidgetApi(Controller):
     async def post_message(
         self, request: Req, public_id: PublicId, data: JSONBody[MessageIn]
     ) -> Response[PostedOut]:
-        svc, site, visitor = await anyio.to_thread.run_sync(_visitor, request, public_id)
-        _limit_ip(request)
-        key = f"{site.workspace_id}:{visitor.id}"
-        wait = svc.live.per_visitor.retry_after(key)
-        if wait:
-            raise Throttled(f"You are sending messages too quickly; wait {wait} s.", wait)
-        posted = await anyio.to_thread.run_sync(
-            partial(
-                conversations.post_visitor_message,
-                svc.db,
-                visitor,
-                data.content,
-                data.client_id,
-                data.page_url,
-                request.headers.get("user-agent", ""),
-            )
+        # One trip to a worker thread: under load each trip is a wait for the pool.
+        posted, site, visitor = await anyio.to_thread.run_sync(
+            _post_message, request, public_id, data
         )
+        svc = services_of(request)
         body = msgspec.convert(
             {"message": posted.message, "conversation": posted.conversation}, PostedOut
         )
         if not posted.created:
             return Response(body, status_code=200)
-        svc.live.per_visitor.hit(key)
-        changed = routing.Changed(posted.conversation_id, posted.message_id, visitor.id)
-        if posted.new_conversation:
-            await anyio.to_thread.run_sync(
-                svc.live.conversation_changed, site.workspace_id, changed
-            )
-        await anyio.to_thread.run_sync(svc.live.message_added, site.workspace_id, changed)
         if posted.state == "bot":
             ask = Ask(
                 site.workspace_id,
@@ -275,6 +256,29 @@ class WidgetApi(Controller):
         changed = routing.rate(svc.db, visitor, data.stars, data.comment)
         svc.live.conversation_changed(site.workspace_id, changed)
         return _wrap_conversation(svc, visitor)
+
+
+def _post_message(
+    request: Req, public_id: str, data: MessageIn
+) -> tuple[conversations.Posted, Site, Visitor]:
+    svc, site, visitor = _visitor(request, public_id)
+    _limit_ip(request)
+    key = f"{site.workspace_id}:{visitor.id}"
+    wait = svc.live.per_visitor.retry_after(key)
+    if wait:
+        raise Throttled(f"You are sending messages too quickly; wait {wait} s.", wait)
+    posted = conversations.post_visitor_message(
+        svc.db,
+        visitor,
+        data.content,
+        data.client_id,
+        data.page_url,
+        request.headers.get("user-agent", ""),
+    )
+    if posted.created:
+        svc.live.per_visitor.hit(key)
+        svc.live.visitor_message(site.workspace_id, visitor, posted)
+    return posted, site, visitor
 
 
 def _wrap_conversation(svc: Services, visitor: Visitor) -> ConversationWrap:

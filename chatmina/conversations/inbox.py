@@ -92,7 +92,7 @@ class Detail:
     entries: list[Entry]
 
 
-def _row(c: Conversation, v: Visitor | None, names: dict[int, str]) -> Row:
+def as_row(c: Conversation, v: Visitor | None, names: dict[int, str]) -> Row:
     return Row(
         id=c.id,
         state=c.state,
@@ -154,7 +154,7 @@ def list_rows(
     with db.read() as s:
         pairs = s.execute(stmt).all()
         names = user_names(s, {c.assignee_id for c, _ in pairs})
-    return [_row(c, v, names) for c, v in pairs]
+    return [as_row(c, v, names) for c, v in pairs]
 
 
 def row(db: Database, workspace_id: int, conversation_id: int) -> Row:
@@ -171,7 +171,7 @@ def row(db: Database, workspace_id: int, conversation_id: int) -> Row:
         if pair is None:
             raise NotFound("No such conversation.")
         names = user_names(s, {pair[0].assignee_id})
-    return _row(pair[0], pair[1], names)
+    return as_row(pair[0], pair[1], names)
 
 
 def counts(db: Database, workspace_id: int, user_id: int) -> dict[str, int]:
@@ -197,7 +197,7 @@ def counts(db: Database, workspace_id: int, user_id: int) -> dict[str, int]:
     return result
 
 
-def _entry(m: Message, names: dict[int, str]) -> Entry:
+def as_entry(m: Message, names: dict[int, str]) -> Entry:
     return Entry(
         id=m.id,
         role=m.role,
@@ -216,7 +216,7 @@ def entry(db: Database, workspace_id: int, message_id: int) -> Entry:
         m = s.get(Message, message_id)
         if m is None or m.workspace_id != workspace_id:
             raise NotFound("No such message.")
-        return _entry(m, user_names(s, {m.author_id}))
+        return as_entry(m, user_names(s, {m.author_id}))
 
 
 def detail(db: Database, workspace_id: int, conversation_id: int) -> Detail:
@@ -239,7 +239,7 @@ def detail(db: Database, workspace_id: int, conversation_id: int) -> Detail:
         user_agent=c.user_agent,
         rating_comment=c.rating_comment,
         resolved_at=c.resolved_at,
-        entries=[_entry(m, names) for m in rows],
+        entries=[as_entry(m, names) for m in rows],
     )
 
 

@@ -21,8 +21,9 @@ from chatmina.conversations import inbox
 from chatmina.conversations import service as conversations
 from chatmina.conversations.answers import Answers
 from chatmina.conversations.broker import Broker, Frame
-from chatmina.conversations.models import Conversation, WidgetSettings
+from chatmina.conversations.models import Conversation, Message, Visitor, WidgetSettings
 from chatmina.conversations.routing import Changed
+from chatmina.conversations.service import Posted
 from chatmina.errors import NotFound
 from chatmina.ratelimit import RateLimiter
 from chatmina.settings import Settings
@@ -60,6 +61,7 @@ class Live:
         self.jinja: Any = None  # the app's Jinja environment, for inbox HTML
         self._sites: dict[str, Site] = {}
         self._sites_lock = threading.Lock()
+        self._slugs: dict[int, tuple[str, float]] = {}
 
     # -- workspaces by public id -------------------------------------------------------
 
@@ -110,6 +112,19 @@ class Live:
             return ""
         return str(self.jinja.get_template(template).render(**context))
 
+    def _slug(self, workspace_id: int) -> str:
+        """The workspace's slug, for links in live HTML (cached like sites)."""
+        now = time.monotonic()
+        with self._sites_lock:
+            cached = self._slugs.get(workspace_id)
+        if cached is not None and now - cached[1] < SITE_TTL_S:
+            return cached[0]
+        with self.db.read() as s:
+            slug = s.scalar(select(Workspace.slug).where(Workspace.id == workspace_id)) or ""
+        with self._sites_lock:
+            self._slugs[workspace_id] = (slug, now)
+        return slug
+
     def conversation_changed(self, workspace_id: int, changed: Changed) -> None:
         with self.db.read() as s:
             conversation = s.get(Conversation, changed.conversation_id)
@@ -127,9 +142,12 @@ class Live:
             row = inbox.row(self.db, workspace_id, conversation_id)
         except NotFound:
             return  # not a widget conversation: the inbox does not list it
-        with self.db.read() as s:
-            slug = s.scalar(select(Workspace.slug).where(Workspace.id == workspace_id))
-        html = self._render("conversations/_row.html", row=row, current_id=None, slug=slug)
+        self._send_row(workspace_id, row)
+
+    def _send_row(self, workspace_id: int, row: inbox.Row) -> None:
+        html = self._render(
+            "conversations/_row.html", row=row, current_id=None, slug=self._slug(workspace_id)
+        )
         data = {
             "id": row.id,
             "state": row.state,
@@ -139,21 +157,49 @@ class Live:
         }
         self.broker.to_inbox(workspace_id, frame("conversation", data))
 
-    def message_added(self, workspace_id: int, changed: Changed) -> None:
-        """A stored message (or note) reaches the visitor (never a note) and the inbox."""
+    def message_added(
+        self, workspace_id: int, changed: Changed, new_conversation: bool = False
+    ) -> None:
+        """A stored message (or note) reaches the visitor (never a note) and the inbox;
+        the list row follows. ``new_conversation``: the visitor first learns its state."""
         assert changed.message_id is not None
-        public, message = conversations.stored_message(self.db, workspace_id, changed.message_id)
-        if message.role != "note":
-            with self.db.read() as s:
-                visitor_id = s.scalar(
-                    select(Conversation.visitor_id).where(
-                        Conversation.id == message.conversation_id
-                    )
-                )
-            if visitor_id is not None:
-                self.broker.to_visitor(visitor_id, frame("message", public, message.id))
-        entry = inbox.entry(self.db, workspace_id, message.id)
-        html = self._render("conversations/_entry.html", entry=entry)
+        with self.db.read() as s:
+            message = s.get(Message, changed.message_id)
+            if message is None or message.workspace_id != workspace_id:
+                return
+            conversation = s.get(Conversation, message.conversation_id)
+            assert conversation is not None
+            names = conversations.user_names(s, {message.author_id, conversation.assignee_id})
+        self._message(workspace_id, message, conversation, names, new_conversation)
+        self._inbox_row(workspace_id, message.conversation_id)
+
+    def visitor_message(self, workspace_id: int, visitor: Visitor, posted: Posted) -> None:
+        """A visitor's new message, from the rows its transaction committed (no reads)."""
+        assert posted.rows is not None
+        message, conversation = posted.rows
+        names = {conversation.assignee_id or 0: posted.assignee_name or ""}
+        self._message(workspace_id, message, conversation, names, posted.new_conversation)
+        row = inbox.as_row(conversation, visitor, names)
+        self._send_row(workspace_id, row)
+
+    def _message(
+        self,
+        workspace_id: int,
+        message: Message,
+        conversation: Conversation,
+        names: dict[int, str],
+        new_conversation: bool,
+    ) -> None:
+        visitor_id = conversation.visitor_id
+        if visitor_id is not None and new_conversation:
+            public = conversations.public_conversation(
+                conversation, names.get(conversation.assignee_id or 0)
+            )
+            self.broker.to_visitor(visitor_id, frame("conversation", public))
+        if visitor_id is not None and message.role != "note":
+            public = conversations.public_message(message, names.get(message.author_id or 0))
+            self.broker.to_visitor(visitor_id, frame("message", public, message.id))
+        html = self._render("conversations/_entry.html", entry=inbox.as_entry(message, names))
         data = {
             "id": message.id,
             "conversation_id": message.conversation_id,
@@ -161,7 +207,6 @@ class Live:
             "html": html,
         }
         self.broker.to_inbox(workspace_id, frame("message", data))
-        self._inbox_row(workspace_id, message.conversation_id)
 
     def visitor_typing(self, workspace_id: int, conversation_id: int, active: bool) -> None:
         data = {"conversation_id": conversation_id, "who": "visitor", "active": active}

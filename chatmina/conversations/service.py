@@ -265,6 +265,9 @@ class Posted:
     state: str
     created: bool  # False: the client id was seen before, nothing was stored
     new_conversation: bool
+    # The rows as committed, so live updates need not read them again.
+    rows: tuple[Message, Conversation] | None = None
+    assignee_name: str | None = None
 
 
 def clean_content(raw: str) -> str:
@@ -438,6 +441,8 @@ def post_visitor_message(
             conversation.state,
             created=True,
             new_conversation=new,
+            rows=(message, conversation),
+            assignee_name=names.get(conversation.assignee_id or 0),
         )
 
 

@@ -35,11 +35,13 @@ def test_an_agent_sees_a_new_conversation_its_messages_and_typing_live(
             body = {"content": "Is anyone there?", "client_id": str(uuid.uuid4())}
             posted = visitor.post(api(sites.a, "/messages"), json=body, headers=auth)
             cid = posted.json()["conversation"]["id"]
-            seen = read_until(received, lambda e: e.name == "message")
-            row = next(e.data for e in seen if e.name == "conversation")
-            assert row["id"] == cid and row["state"] == "bot"
+            # The transcript entry first (what an agent reads), then the list row.
+            seen = read_until(received, lambda e: e.name == "conversation")
+            assert [e.name for e in seen] == ["message", "conversation"]
+            row = seen[1].data
+            assert row["id"] == cid and row["state"] == "bot" and row["unread"] == 1
             assert f'id="conversation-{cid}"' in row["html"]
-            message = seen[-1].data
+            message = seen[0].data
             assert message["conversation_id"] == cid and message["role"] == "visitor"
             assert "Is anyone there?" in message["html"] and 'class="message' in message["html"]
             visitor.post(api(sites.a, "/typing"), json={"active": True}, headers=auth)

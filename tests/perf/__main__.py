@@ -16,6 +16,7 @@ from tests.perf import (
     answer,
     backup,
     binary,
+    conversations,
     embed,
     kb_ingest,
     kb_search,
@@ -36,6 +37,7 @@ BENCHMARKS: dict[str, Callable[[], list[Result]]] = {
     "binary": binary.run,
     "backup": backup.run,
     "answer": answer.run,
+    "conversations": conversations.run,
     "widget_size": widget_size.run,
 }
 
