@@ -12,6 +12,8 @@ whole instance; Chatmina is a subprocess reaching it over HTTP.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -189,17 +191,24 @@ HOSTILE_CSS = (
 
 
 class OtherSite:
-    """Another website (its own origin: another port) that pastes the widget's snippet."""
+    """Another website (its own origin: another port) that pastes the widget's snippet:
+    on every page, or a page per path."""
 
-    def __init__(self, snippet: str) -> None:
-        html = (
-            "<!doctype html><html><head><meta charset='utf-8'><title>Shop</title>"
-            f"<style>{HOSTILE_CSS}</style></head>"
-            f"<body><h1>Another shop</h1>{snippet}</body></html>"
-        ).encode()
+    def __init__(self, snippet: str | dict[str, str]) -> None:
+        self.snippets = dict(snippet) if isinstance(snippet, dict) else {"/": snippet}
+        snippets = self.snippets
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                tag = snippets.get(self.path)
+                if tag is None:
+                    self.send_error(404)
+                    return
+                html = (
+                    "<!doctype html><html><head><meta charset='utf-8'><title>Shop</title>"
+                    f"<style>{HOSTILE_CSS}</style></head>"
+                    f"<body><h1>Another shop</h1>{tag}</body></html>"
+                ).encode()
                 self.send_response(200)
                 self.send_header("content-type", "text/html; charset=utf-8")
                 self.send_header("content-length", str(len(html)))
@@ -222,10 +231,12 @@ class OtherSite:
         self.httpd.server_close()
 
 
-def snippet(site: Site) -> str:
+def snippet(site: Site, **user: str) -> str:
+    """The install tag; user= adds the signed-in user's data-user-* attributes."""
+    extra = "".join(f' data-user-{name}="{value}"' for name, value in user.items())
     return (
-        f'<script src="{site.server.url}/widget.js" data-workspace="{site.public_id}" '
-        "async></script>"
+        f'<script src="{site.server.url}/widget.js" data-workspace="{site.public_id}"'
+        f"{extra} async></script>"
     )
 
 
@@ -653,3 +664,55 @@ def test_the_widget_settings_page_previews_changes_before_they_are_saved(
     expect(demo.get_by_role("heading", name="Support")).to_be_visible()
     assert page.evaluate("window.__cspViolations") == []
     admin.assert_no_console_errors()
+
+
+def test_a_signed_in_user_of_the_site_chats_verified_and_a_wrong_signature_is_refused(
+    site: Site, new_visitor: Callable[[], Visitor]
+) -> None:
+    shop = OtherSite({})
+    admin = new_visitor().page
+    sign_in(admin)
+    admin.goto("/w/acme-support/widget")
+    admin.get_by_label("Required: only signed-in users may chat").check()
+    admin.get_by_label("Allowed origins").fill(shop.url)
+    admin.get_by_role("button", name="Save widget settings").click()
+    expect(admin.get_by_role("status").first).to_contain_text("saved")
+    admin.on("dialog", lambda dialog: dialog.accept())
+    admin.get_by_role("button", name="Rotate identity secret").click()
+    secret = (admin.locator("#new-secret .mono").text_content() or "").strip()
+    assert secret
+
+    good = hmac.new(secret.encode(), b"u-42", hashlib.sha256).hexdigest()
+    shop.snippets.update(
+        {
+            "/account": snippet(site, id="u-42", email="dana@example.com", name="Dana", hash=good),
+            "/forged": snippet(site, id="u-1", email="boss@example.com", name="Boss", hash=good),
+            "/anonymous": snippet(site),
+        }
+    )
+    with shop:
+        # A wrong signature and no signature: a clear error, the text kept, nothing stored.
+        for path in ("/forged", "/anonymous"):
+            page = new_visitor().page
+            page.goto(shop.url + path)
+            page.get_by_role("button", name=LAUNCHER).click()
+            ask(page, "How do I request a refund?")
+            expect(page.get_by_role("alert")).to_have_text(
+                "We could not confirm who you are. Please sign in again."
+            )
+            expect(page.get_by_label("Your message")).to_have_value("How do I request a refund?")
+            token = page.evaluate(f"localStorage.getItem('chatmina:{site.public_id}')")
+            assert token is None
+
+        # Dana, signed in on the shop, is a verified visitor under her own name.
+        page = new_visitor().page
+        page.goto(shop.url + "/account")
+        page.get_by_role("button", name=LAUNCHER).click()
+        ask(page, "How do I request a refund?")
+        expect(transcript(page).locator(".msg.assistant")).to_contain_text("Answer to:")
+
+    admin.goto("/w/acme-support/inbox")
+    rows = admin.locator("#conversation-list li")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Dana")
+    expect(rows.first).to_contain_text("Verified")
