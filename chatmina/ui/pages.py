@@ -76,6 +76,20 @@ def api_docs(request: Req) -> Response[Any]:
                 "A provider Chatmina depends on (the embeddings server) failed or could not "
                 "be reached; try again later.",
             ),
+            (
+                "origin-not-allowed",
+                "Widget API: the page's origin is not in the workspace's allowed origins.",
+            ),
+            (
+                "visitor-token-invalid",
+                "Widget API: the visitor token is missing, changed, expired or another "
+                "workspace's; create a new visitor.",
+            ),
+            (
+                "identity-invalid",
+                "Widget API: the user's identity hash does not match (or identity "
+                "verification is required and none was sent).",
+            ),
             ("internal-error", "A bug; it was logged."),
         ],
     )

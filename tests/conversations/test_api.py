@@ -484,3 +484,10 @@ def test_every_widget_route_is_in_the_openapi_document_under_widget(client: Any)
         ("POST", base + "/messages/{message_id}/feedback"),
         ("POST", base + "/rating"),
     }
+
+
+def test_the_api_docs_explain_the_widgets_problem_types(client: Any, personas: Personas) -> None:
+    client.login("alice@example.com")
+    page = client.get("/api/docs").text
+    for name in ("origin-not-allowed", "visitor-token-invalid", "identity-invalid"):
+        assert name in page
