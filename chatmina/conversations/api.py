@@ -44,6 +44,7 @@ from chatmina.ui.render import services_of
 Req = Request[Any, Any, Any]
 PublicId = Annotated[str, Parameter(max_length=40, description="The workspace's public id")]
 MAX_AFTER = 2**62
+MAX_STREAMS_PER_VISITOR = 5
 
 
 def _site(request: Req, public_id: str) -> Site:
@@ -168,7 +169,7 @@ class WidgetApi(Controller):
         summary="Live events of the visitor's conversation (Server-Sent Events)",
         description="`conversation` first, then every `message` after `after` (or "
         "Last-Event-ID), then live: message, conversation, answer.delta, answer.status, "
-        "typing. Only `message` events carry ids.",
+        "typing. Only `message` events carry ids. At most 5 open streams per visitor.",
     )
     async def events(
         self,
@@ -178,6 +179,10 @@ class WidgetApi(Controller):
         token: Annotated[str, Parameter(max_length=200)] = "",
     ) -> Stream:
         svc, _, visitor = await anyio.to_thread.run_sync(_visitor, request, public_id, token)
+        _limit_ip(request)
+        # Each open stream holds memory: a few tabs per visitor, not a flood of them.
+        if svc.live.broker.visitors.count_of(visitor.id) >= MAX_STREAMS_PER_VISITOR:
+            raise Throttled("Too many open connections for this visitor; close one.", 5)
         last = request.headers.get("last-event-id", "").strip()
         if after is None:
             after = int(last) if last.isdigit() and len(last) < 19 else 0

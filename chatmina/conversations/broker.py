@@ -79,6 +79,9 @@ class Topic:
         for subscription in list(self._subscribers.get(key, ())):
             subscription.push(frame)
 
+    def count_of(self, key: int) -> int:
+        return len(self._subscribers.get(key, ()))
+
     def count(self) -> int:
         return sum(len(s) for s in self._subscribers.values())
 

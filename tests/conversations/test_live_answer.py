@@ -3,6 +3,8 @@ of a Chatmina listening on a real port; reconnecting replays without duplicates.
 
 from __future__ import annotations
 
+import contextlib
+import time
 import uuid
 
 import httpx
@@ -92,3 +94,29 @@ def test_reconnecting_with_last_event_id_replays_only_what_was_missed(
             received = events(stream)
             next(received)
             assert next(received).data["id"] == stored[3]
+
+
+def test_a_visitor_may_hold_only_a_few_streams_open(live: str, sites: Sites) -> None:
+    with httpx.Client(base_url=live, timeout=10) as http:
+        auth = _visitor(http, sites.a)
+        url = api(sites.a, "/events")
+        readers = []  # a reader dropped by the garbage collector closes its connection
+        with contextlib.ExitStack() as open_streams:
+            for _ in range(5):
+                stream = open_streams.enter_context(http.stream("GET", url, headers=auth))
+                assert stream.status_code == 200
+                readers.append(events(stream))
+                next(readers[-1])  # connected and subscribed
+            refused = http.get(url, headers=auth)
+            assert refused.status_code == 429 and "retry-after" in refused.headers
+            other = _visitor(http, sites.a)  # another visitor is not affected
+            with http.stream("GET", url, headers=other) as stream:
+                assert stream.status_code == 200
+        # Closed streams are forgotten: the visitor can connect again.
+        deadline = time.monotonic() + 5
+        while True:
+            with http.stream("GET", url, headers=auth) as stream:
+                if stream.status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "closed streams were not released"
+            time.sleep(0.05)
