@@ -716,3 +716,30 @@ def test_a_signed_in_user_of_the_site_chats_verified_and_a_wrong_signature_is_re
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("Dana")
     expect(rows.first).to_contain_text("Verified")
+
+
+def test_a_reload_mid_answer_shows_the_whole_answer_once_not_half_a_sentence(
+    site: Site, new_visitor: Callable[[], Visitor]
+) -> None:
+    visitor = new_visitor()
+    page = visitor.page
+    page.goto(site.demo_url)
+    open_widget(page)
+    site.fake.script(Say(ANSWER))
+    site.fake.tokens_per_second = 10  # ~3 s
+    ask(page, "How do I get a refund?")
+    page.wait_for_function(STREAMING_WITH_TEXT, timeout=5_000)
+
+    page.reload()
+    open_widget(page)
+    expect(transcript(page).locator(".msg.visitor")).to_have_text(
+        re.compile("How do I get a refund")
+    )
+    # The words written before the reload are gone: no half answer, the dots instead.
+    expect(page.locator("[data-state=streaming]")).to_have_count(0)
+    expect(page.get_by_role("img", name="Support is typing…")).to_be_visible()
+    answer = transcript(page).locator(".msg.assistant")
+    expect(answer).to_contain_text("within five working days", timeout=8_000)
+    expect(answer).to_have_count(1)
+    expect(page.get_by_role("img", name="Support is typing…")).to_be_hidden()
+    visitor.assert_no_console_errors()

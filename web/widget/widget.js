@@ -313,6 +313,10 @@
   // server's (English) detail.
   function explain(err, content) {
     if (err instanceof Lost) return t("error_offline");
+    if (!(err instanceof Refused)) {
+      bug(err);
+      return t("error_generic");
+    }
     if (err.type === "rate-limited") return t("error_rate_limited", { seconds: err.retryAfter || 30 });
     if (err.type === "origin-not-allowed") return t("error_origin");
     if (err.type === "identity-invalid") return t("error_identity");
@@ -365,7 +369,7 @@
   var shadow = host.attachShadow({ mode: "open" });
   var ui = {};
 
-  var CSS =
+  var STYLE =
     ":host{all:initial!important}*{box-sizing:border-box}" +
     ".cm{--p:#2563eb;--o:#fff;font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1f2937;position:fixed;z-index:2147483000;bottom:20px;right:20px}" +
     ".cm.left{right:auto;left:20px}" +
@@ -438,7 +442,7 @@
       sheets[index].textContent = text;
     }
   }
-  styles(CSS, 0);
+  styles(STYLE, 0);
 
   function theme() {
     var a = (config && config.appearance) || {};
@@ -590,6 +594,9 @@
 
   // A message still on its way; after a failed attempt the visitor can hurry the next one.
   function placePending(item) {
+    for (var id in messages) {
+      if (messages[id].client_id === item.client_id) return; // stored and shown already
+    }
     var state = item.failed
       ? h("button", { class: "state link", type: "button", on: { click: function () { flushSoon(0); } } }, t("not_sent"))
       : t("sending");
@@ -597,7 +604,7 @@
       h("span", { class: "who" }, t("you")),
       h("div", { class: "bubble" }, item.content),
       h("p", { class: "state" }, state));
-    var old = ui.log.querySelector('[data-client="' + item.client_id + '"]');
+    var old = ui.log.querySelector('[data-client="' + CSS.escape(item.client_id) + '"]');
     if (old) old.replaceWith(el);
     else ui.log.append(el);
   }
@@ -605,17 +612,21 @@
   function receive(m, live) {
     if (!m || typeof m.id !== "number") return;
     var known = messages[m.id];
-    messages[m.id] = m;
-    lastId = Math.max(lastId, m.id);
     if (m.client_id) {
-      var pending = ui.log.querySelector('[data-client="' + m.client_id + '"]');
+      // Sent before its POST was answered (the stream showed it first, or a retry): once.
+      var pending = ui.log.querySelector('[data-client="' + CSS.escape(m.client_id) + '"]');
       if (pending) pending.remove();
     }
+    // A replay after a reconnect brings what is shown already: leave it (and screen readers) be.
+    if (known && JSON.stringify(known) === JSON.stringify(m)) return;
+    messages[m.id] = m;
+    lastId = Math.max(lastId, m.id);
     if (m.role === "assistant") {
       draft = null;
       skipDeltas = false;
       awaiting = false;
       statusText = "";
+      clearTimeout(waitTimer);
     }
     if (m.role === "agent") agentTyping = null;
     place(m);
@@ -868,7 +879,7 @@
           flushSoon(flushDelay);
           return;
         }
-        var el = ui.log.querySelector('[data-client="' + item.client_id + '"]');
+        var el = ui.log.querySelector('[data-client="' + CSS.escape(item.client_id) + '"]');
         if (el) el.remove();
         if (!ui.input.value) ui.input.value = item.content;
         showError(explain(err, item.content));
@@ -986,10 +997,7 @@
       if (skipDeltas || !d || typeof d.text !== "string") return;
       if (!draft) draft = { text: "" };
       if (typeof d.offset === "number" && d.offset !== draft.text.length) {
-        // Some of the answer went by before this connection: show it once it is stored.
-        draft = null;
-        skipDeltas = true;
-        awaiting = true;
+        awaitStoredAnswer();
       } else {
         draft.text += d.text;
         awaiting = true;
@@ -1004,6 +1012,21 @@
       agentTyping = d.active ? (d.who === "assistant" ? "assistant" : d.name || t("agent")) : null;
       refresh();
     }
+  }
+
+  // An answer is on its way whose first words went by before this page or connection: show
+  // the typing dots until it is stored, rather than half a sentence. A server restarted
+  // mid-answer never sends it, so the dots give up after a while.
+  var waitTimer = null;
+  function awaitStoredAnswer() {
+    draft = null;
+    skipDeltas = true;
+    awaiting = true;
+    clearTimeout(waitTimer);
+    waitTimer = setTimeout(function () {
+      skipDeltas = awaiting = false;
+      refresh();
+    }, 90000);
   }
 
   var drawing = false;
@@ -1063,10 +1086,7 @@
         return;
       }
       // Joined mid-answer: the words before now are gone; wait for the stored answer.
-      if (draft) {
-        draft = null;
-        skipDeltas = true;
-      }
+      if (draft) awaitStoredAnswer();
       var reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       var buffer = "";
       var first = true;
@@ -1080,7 +1100,11 @@
         for (var i = 0; i < blocks.length; i++) {
           var ev = parse(blocks[i]);
           if (!ev) continue;
-          handle(ev);
+          try {
+            handle(ev);
+          } catch (err) {
+            bug(err); // one event the widget mishandled must not cost the connection
+          }
           if (first) {
             first = false;
             online = true;
@@ -1118,6 +1142,10 @@
   window.addEventListener("online", function () {
     backoff = 1000;
     flushDelay = 1000;
+    if (!token) {
+      online = true; // nothing to reconnect: the next message starts the visitor
+      refresh();
+    }
     if (stream) stream.ctl.abort(); // it may be half-dead; a fresh one replays what was missed
     else connect(false);
     if (outbox.length) flushSoon(0);
@@ -1127,6 +1155,13 @@
     refresh();
     if (stream) stream.ctl.abort();
   });
+
+  // A bug of the widget's own: let it reach the console without stopping the chat.
+  function bug(err) {
+    setTimeout(function () {
+      throw err;
+    });
+  }
 
   function stop(err) {
     fatal = err;
@@ -1199,6 +1234,7 @@
         config = previewed ? merge(loaded, previewed) : loaded;
         break;
       } catch (err) {
+        if (!(err instanceof Refused || err instanceof Lost)) bug(err);
         if (err instanceof Refused && err.status < 500 && err.status !== 429) {
           fatal = err;
           break;
@@ -1224,8 +1260,11 @@
       (r.messages || []).forEach(function (m) {
         receive(m, false);
       });
+      var last = (r.messages || [])[(r.messages || []).length - 1];
+      if (conversation && conversation.state === "bot" && last && last.role === "visitor") awaitStoredAnswer();
     } catch (err) {
       if (err instanceof Refused && err.type === "origin-not-allowed") return stop(err);
+      if (!(err instanceof Refused || err instanceof Lost)) bug(err);
     }
     if (token) connect(false);
     if (outbox.length) flushSoon(0);
