@@ -743,3 +743,45 @@ def test_a_reload_mid_answer_shows_the_whole_answer_once_not_half_a_sentence(
     expect(answer).to_have_count(1)
     expect(page.get_by_role("img", name="Support is typing…")).to_be_hidden()
     visitor.assert_no_console_errors()
+
+
+RICH = (
+    "## Refunds\n\n"
+    "You have *30 days*; see [our page](https://help.acme.test/refunds) [1].\n"
+    "Questions: write to <mailto:help@acme.test> or [email us](mailto:help@acme.test).\n\n"
+    "3. Open Billing\n4. Choose the order\n   and press Request refund\n\n"
+    "> Gift cards cannot be refunded.\n\n"
+    "```\ncurl https://api.acme.test/refunds\n  --data order=42\n```\n\n"
+    "More at https://help.acme.test/faq."
+)
+
+
+def test_answers_show_their_markdown_paragraphs_lists_code_quotes_and_links(
+    site: Site, new_visitor: Callable[[], Visitor]
+) -> None:
+    page = new_visitor().page
+    page.goto(site.demo_url)
+    open_widget(page)
+    site.fake.script(Say(RICH))
+    ask(page, "How do I request a refund?")
+    answer = transcript(page).locator(".msg.assistant .bubble")
+    expect(answer.locator("p.h strong")).to_have_text("Refunds")
+    expect(answer.locator("em")).to_have_text("30 days")
+    expect(answer.get_by_role("link", name="our page")).to_have_attribute(
+        "href", "https://help.acme.test/refunds"
+    )
+    expect(answer.locator("a.cite")).to_have_attribute("href", REFUND_URL)
+    expect(answer.get_by_role("link", name="email us")).to_have_attribute(
+        "href", "mailto:help@acme.test"
+    )
+    expect(answer.locator("ol")).to_have_attribute("start", "3")
+    expect(answer.locator("ol li")).to_have_text(
+        ["Open Billing", "Choose the order and press Request refund"]
+    )
+    expect(answer.locator("blockquote")).to_have_text("Gift cards cannot be refunded.")
+    expect(answer.locator("pre code")).to_have_text(
+        "curl https://api.acme.test/refunds\n  --data order=42"
+    )
+    expect(answer.locator("pre a")).to_have_count(0)  # code is code, not links
+    faq = answer.get_by_role("link", name="https://help.acme.test/faq")
+    expect(faq).to_have_attribute("href", "https://help.acme.test/faq")  # not "faq."
