@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import Visitor
 from tests.fakes.openai_server import FakeOpenAI, Say
@@ -155,9 +155,13 @@ def site(server: RunningServer, fake: FakeOpenAI) -> Site:
 
 
 def open_widget(page: Page) -> None:
-    page.get_by_role("button", name=LAUNCHER).click()
+    open_widget_named(page, LAUNCHER, "Your message")
+
+
+def open_widget_named(page: Page, launcher: str, message_label: str) -> None:
+    page.get_by_role("button", name=launcher).click()
     expect(page.get_by_role("dialog")).to_be_visible()
-    expect(page.get_by_label("Your message")).to_be_focused()
+    expect(page.get_by_label(message_label)).to_be_focused()
 
 
 def ask(page: Page, text: str) -> None:
@@ -785,3 +789,26 @@ def test_answers_show_their_markdown_paragraphs_lists_code_quotes_and_links(
     expect(answer.locator("pre a")).to_have_count(0)  # code is code, not links
     faq = answer.get_by_role("link", name="https://help.acme.test/faq")
     expect(faq).to_have_attribute("href", "https://help.acme.test/faq")  # not "faq."
+
+
+def test_a_german_browser_gets_the_german_widget_with_the_workspace_s_own_texts(
+    site: Site, browser: Browser, new_visitor: Callable[[], Visitor]
+) -> None:
+    admin = new_visitor().page
+    sign_in(admin)
+    admin.goto("/w/acme-support/widget")
+    admin.get_by_label("Texts").fill("de.send = Los\nde.input_placeholder = Ihre Frage…")
+    admin.get_by_role("button", name="Save widget settings").click()
+    expect(admin.get_by_role("status").first).to_contain_text("saved")
+
+    context = browser.new_context(base_url=site.server.url, locale="de-DE")
+    try:
+        page = context.new_page()
+        page.goto(site.demo_url)
+        open_widget_named(page, LAUNCHER, "Ihre Nachricht")
+        expect(page.get_by_role("button", name="Los")).to_be_visible()  # the override
+        expect(page.get_by_placeholder("Ihre Frage…")).to_be_visible()
+        expect(page.get_by_role("button", name="Chat schließen")).to_be_visible()  # shipped
+        expect(page.get_by_role("log")).to_have_attribute("aria-label", "Gespräch")
+    finally:
+        context.close()
