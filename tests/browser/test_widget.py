@@ -637,6 +637,11 @@ def test_on_a_phone_the_panel_fills_the_screen(
     expect(page.get_by_role("button", name=LAUNCHER)).to_be_hidden()
     page.get_by_role("button", name="Close chat").click()
     expect(page.get_by_role("button", name=LAUNCHER)).to_be_visible()
+    # The site's own scripts may open and close it too.
+    page.evaluate("window.Chatmina.open()")
+    expect(page.get_by_role("dialog")).to_be_visible()
+    page.evaluate("window.Chatmina.close()")
+    expect(page.get_by_role("dialog")).to_be_hidden()
 
 
 def test_the_widget_settings_page_previews_changes_before_they_are_saved(
