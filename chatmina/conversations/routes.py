@@ -85,6 +85,7 @@ class InboxController(Controller):
             ),
             counts=inbox.counts(svc.db, workspace.id, user_id),
             views=[(key, label) for key, (label, _) in inbox.VIEWS.items()],
+            view_states=inbox.VIEWS[filters["view"]][1],
             filters=filters,
             query_string=request.url.query or "",
             detail=detail,
@@ -225,6 +226,14 @@ class InboxController(Controller):
             data,
             lambda db, ws: routing.hand_back(db, ws, conversation_id),
         )
+
+    @post("/{conversation_id:int}/read", status_code=204, sync_to_thread=True)
+    def read(self, request: Req, slug: Slug, conversation_id: ConversationId) -> None:
+        """An agent has the conversation open while new messages arrive (from inbox.js)."""
+        svc = services_of(request)
+        workspace = member_workspace(request)
+        routing.mark_read(svc.db, workspace.id, conversation_id)
+        svc.live.conversation_changed(workspace.id, Changed(conversation_id))
 
     @post("/{conversation_id:int}/typing", status_code=204)
     async def typing(

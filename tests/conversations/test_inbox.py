@@ -75,6 +75,17 @@ def test_unread_counts_until_an_agent_opens_the_conversation(
     assert "unread" not in re.sub(r'id="count-unread">0<', "", listing).split("inbox__rows")[1]
 
 
+def test_an_agent_with_the_conversation_open_marks_new_messages_read(
+    client: Any, services: Services, personas: Personas, sites: Sites
+) -> None:
+    token, cid = start(client, sites, "First")
+    say(client, sites.a, token, "Second")
+    client.login("bob@example.com")
+    assert client.submit(f"/w/{personas.a_slug}/inbox/{cid}/read").status_code == 204
+    listing = client.get(f"/w/{personas.a_slug}/inbox").text
+    assert 'id="count-unread">0<' in listing
+
+
 def test_the_transcript_shows_everything_with_sources_function_calls_and_notes(
     alice: Any, services: Services, personas: Personas, sites: Sites
 ) -> None:
@@ -204,7 +215,17 @@ def test_the_visitor_panel_shows_verified_identity_page_and_browser(
 
 # -- who may see what ----------------------------------------------------------------------
 
-ACTIONS = ["reply", "note", "assign", "unassign", "resolve", "reopen", "hand-back", "typing"]
+ACTIONS = [
+    "reply",
+    "note",
+    "assign",
+    "unassign",
+    "resolve",
+    "reopen",
+    "hand-back",
+    "typing",
+    "read",
+]
 
 
 def test_a_stranger_gets_404_on_every_inbox_route_and_nothing_changes(

@@ -3,38 +3,76 @@
 
 const root = document.getElementById("inbox");
 const TYPING_IDLE_MS = 4000;
+const STATE_LABELS = { bot: "Assistant", waiting: "Waiting", assigned: "Assigned", resolved: "Resolved" };
 
-function replaceOrPrepend(list, html, id) {
+function fragment(html) {
   const template = document.createElement("template");
   template.innerHTML = html.trim();
-  const fresh = template.content.firstElementChild;
-  if (!fresh) return;
-  const old = document.getElementById(id);
-  if (old) {
-    if (old.classList.contains("inbox-row--current")) fresh.classList.add("inbox-row--current");
-    old.remove();
-  }
-  list.prepend(fresh);
+  return template.content.firstElementChild;
+}
+
+// Whether a conversation belongs in the list as filtered on this page.
+function listed(data) {
+  const states = (root.dataset.states || "").split(" ");
+  if (!states.includes(data.state)) return false;
+  const assignee = root.dataset.assignee || "";
+  if (assignee === "me") return String(data.assignee_id) === root.dataset.me;
+  if (assignee === "none") return data.assignee_id === null;
+  if (assignee) return String(data.assignee_id) === assignee;
+  return true;
 }
 
 function onConversation(data) {
   const list = document.getElementById("conversation-list");
-  if (list && data.html) {
-    replaceOrPrepend(list, data.html, `conversation-${data.id}`);
-    document.getElementById("inbox-empty")?.remove();
+  const old = document.getElementById(`conversation-${data.id}`);
+  const current = String(data.id) === root.dataset.conversation;
+  if (current) {
+    const badge = document.getElementById("conversation-state");
+    if (badge) badge.textContent = STATE_LABELS[data.state] || data.state;
   }
+  if (!list || !data.html) return;
+  // A search shows what matched when the page loaded; rows only change, none are added.
+  if (!listed(data) || (root.dataset.query && !old)) {
+    if (old && !listed(data)) old.remove();
+    return;
+  }
+  const fresh = fragment(data.html);
+  if (!fresh) return;
+  if (current) fresh.classList.add("inbox-row--current");
+  // Keep the list's filter when the row is opened (set as text: a node made from a
+  // <template> has no base URL to resolve a relative link against).
+  const link = fresh.querySelector("a[href]");
+  if (link) link.setAttribute("href", link.getAttribute("href").split("?")[0] + window.location.search);
+  old?.remove();
+  list.prepend(fresh);
+  document.getElementById("inbox-empty")?.remove();
+}
+
+let readPending = false;
+function markRead() {
+  const form = document.getElementById("composer");
+  const token = form?.querySelector("input[name=_csrf_token]")?.value;
+  if (!root.dataset.read || !token || readPending) return;
+  readPending = true;
+  const body = new URLSearchParams({ _csrf_token: token });
+  fetch(root.dataset.read, { method: "POST", body, credentials: "same-origin" })
+    .catch(() => {})
+    .finally(() => (readPending = false));
 }
 
 function onMessage(data) {
   if (String(data.conversation_id) !== root.dataset.conversation) return;
   const transcript = document.getElementById("transcript");
   if (!transcript || transcript.querySelector(`.message[data-id="${data.id}"]`)) return;
-  const template = document.createElement("template");
-  template.innerHTML = data.html.trim();
-  if (template.content.firstElementChild) transcript.append(template.content.firstElementChild);
+  const entry = fragment(data.html);
+  if (entry) {
+    transcript.append(entry);
+    entry.scrollIntoView({ block: "end" });
+  }
   if (data.role === "visitor") {
     const typing = document.getElementById("visitor-typing");
     if (typing) typing.hidden = true;
+    if (document.visibilityState === "visible") markRead();
   }
 }
 
