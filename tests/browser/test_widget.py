@@ -12,6 +12,7 @@ whole instance; Chatmina is a subprocess reaching it over HTTP.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -40,7 +41,11 @@ ANSWER = (
     "order and press Request refund; the money reaches your card within five working days [1]."
 )
 REFUND_URL = "https://help.acme.test/refunds"
-LAUNCHER = "Chat with us"  # the default button label of the widget settings
+LAUNCHER = "Chat with us"
+# A 1x1 transparent PNG: the avatar a test serves instead of a host on the internet.
+PIXEL_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+)  # the default button label of the widget settings
 # Records CSP violations from the first moment of every page, before the page's own scripts.
 WATCH_CSP = """
 window.__cspViolations = [];
@@ -666,6 +671,12 @@ def test_the_widget_settings_page_previews_changes_before_they_are_saved(
     page.get_by_label("Bottom left").check()
     expect(preview.locator(".cm")).to_have_class(re.compile(r"\bleft\b"))
 
+    avatar = "https://cdn.acme.test/alice.png"
+    page.route(avatar, lambda route: route.fulfill(body=PIXEL_PNG, content_type="image/png"))
+    page.get_by_label("Avatar image URL").fill(avatar)
+    expect(preview.locator(".head img")).to_have_attribute("src", avatar)
+    expect(preview.locator(".head img")).to_have_js_property("naturalWidth", 1)
+
     # Nothing was saved: a visitor of the demo page still sees the saved title.
     demo = new_visitor().page
     demo.goto(site.demo_url)
@@ -673,6 +684,17 @@ def test_the_widget_settings_page_previews_changes_before_they_are_saved(
     expect(demo.get_by_role("heading", name="Support")).to_be_visible()
     assert page.evaluate("window.__cspViolations") == []
     admin.assert_no_console_errors()
+
+    # Saved, the demo page shows it; a suggested question asks itself.
+    page.get_by_role("button", name="Save widget settings").click()
+    expect(page.get_by_role("status").first).to_contain_text("saved")
+    demo.reload()
+    open_widget(demo)
+    expect(demo.get_by_role("heading", name="Acme Helpdesk")).to_be_visible()
+    demo.get_by_role("button", name="How do refunds work?").click()
+    expect(transcript(demo).locator(".msg.visitor .bubble")).to_have_text("How do refunds work?")
+    expect(transcript(demo).locator(".msg.assistant")).to_be_visible()
+    expect(demo.get_by_role("list", name="Suggested questions")).to_be_hidden()
 
 
 def test_a_signed_in_user_of_the_site_chats_verified_and_a_wrong_signature_is_refused(
