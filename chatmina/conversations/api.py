@@ -200,9 +200,9 @@ class WidgetApi(Controller):
         if wait:
             raise Throttled("Typing updates are limited; slow down.", wait)
         svc.live.typing.hit(key)
-        conversation, _ = await anyio.to_thread.run_sync(conversations.current, svc.db, visitor)
-        if conversation is not None and conversation["state"] != "resolved":
-            svc.live.visitor_typing(site.workspace_id, conversation["id"], data.active)
+        found = await anyio.to_thread.run_sync(conversations.current_state, svc.db, visitor)
+        if found is not None and found[1] != "resolved":
+            svc.live.visitor_typing(site.workspace_id, found[0], data.active)
 
     @post("/handoff", summary="Ask for a person", status_code=200)
     async def handoff(

@@ -103,6 +103,12 @@ class InboxController(Controller):
     def show(self, request: Req, slug: Slug, conversation_id: ConversationId) -> Response[Any]:
         return self._page(request, conversation_id)
 
+    @get("/counts", sync_to_thread=True)
+    def counts(self, request: Req, slug: Slug) -> dict[str, int]:
+        """The numbers on the list tabs, for inbox.js to refresh after live changes."""
+        workspace = member_workspace(request)
+        return inbox.counts(services_of(request).db, workspace.id, _user_id(request))
+
     @get("/events")
     async def events(self, request: Req, slug: Slug) -> Stream:
         workspace = member_workspace(request)

@@ -337,6 +337,18 @@ def start_conversation(
     return conversation
 
 
+def current_state(db: Database, visitor: Visitor) -> tuple[int, str] | None:
+    """The id and state of the visitor's latest conversation, if any."""
+    with db.read() as s:
+        found = s.execute(
+            select(Conversation.id, Conversation.state)
+            .where(Conversation.visitor_id == visitor.id)
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        ).first()
+    return (found.id, found.state) if found else None
+
+
 def current(db: Database, visitor: Visitor) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """The visitor's latest conversation and its messages, without internal notes."""
     with db.read() as s:

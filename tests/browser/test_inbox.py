@@ -89,6 +89,8 @@ def test_the_waiting_list_fills_live_and_an_open_conversation_stays_read(
     row = page.locator(f"#conversation-{dana.conversation_id}")
     expect(row).to_be_visible()
     expect(row).to_contain_text("Waiting")
+    expect(page.locator("#count-waiting")).to_have_text("1")  # the tabs count along
+    expect(page.locator("#count-bot")).to_have_text("1")
 
     row.get_by_role("link").click()
     expect(page.locator("#transcript")).to_contain_text("Where is my parcel?")

@@ -60,6 +60,9 @@ def test_lists_by_state_assignee_and_text(
     assert row_ids(client.get(inbox, params={"view": "all", "q": "100%_"}).text) == set()
     page = client.get(inbox).text
     assert 'id="count-waiting">1<' in page and 'id="count-resolved">1<' in page
+    counts = client.get(inbox + "/counts").json()
+    assert counts["waiting"] == counts["assigned"] == counts["bot"] == counts["resolved"] == 1
+    assert counts["open"] == 3 and counts["all"] == 4 and counts["mine"] == 0
 
 
 def test_unread_counts_until_an_agent_opens_the_conversation(
@@ -237,6 +240,8 @@ def test_a_stranger_gets_404_on_every_inbox_route_and_nothing_changes(
     for slug in (personas.a_slug, personas.b_slug):  # A's pages, and A's id inside B
         base = f"/w/{slug}/inbox"
         assert client.get(f"{base}/{cid}").status_code == 404
+        if slug == personas.a_slug:
+            assert client.get(f"{base}/counts").status_code == 404
         for action in ACTIONS:
             data = {"content": "taken over", "assignee": "me", "active": "1"}
             response = client.submit(f"{base}/{cid}/{action}", data)

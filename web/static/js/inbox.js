@@ -22,7 +22,25 @@ function listed(data) {
   return true;
 }
 
+let countsTimer = 0;
+function refreshCounts() {
+  window.clearTimeout(countsTimer);
+  countsTimer = window.setTimeout(async () => {
+    try {
+      const response = await fetch(root.dataset.counts, { credentials: "same-origin" });
+      if (!response.ok) return;
+      for (const [key, value] of Object.entries(await response.json())) {
+        const badge = document.getElementById(`count-${key}`);
+        if (badge) badge.textContent = String(value);
+      }
+    } catch {
+      /* the counts stay as they were until the next change or reload */
+    }
+  }, 300);
+}
+
 function onConversation(data) {
+  refreshCounts();
   const list = document.getElementById("conversation-list");
   const old = document.getElementById(`conversation-${data.id}`);
   const current = String(data.id) === root.dataset.conversation;
