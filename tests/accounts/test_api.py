@@ -123,7 +123,8 @@ def test_the_openapi_document_lists_the_api_and_not_the_html_pages(client: Any) 
         "/v1/models",
         "/v1/chat/completions",
     } <= paths
-    assert all(path.startswith(("/api/v1/", "/v1/")) for path in paths), paths
+    # The public widget API is documented too (tests/conversations/test_api.py).
+    assert all(path.startswith(("/api/v1/", "/v1/", "/api/widget/v1/")) for path in paths), paths
     assert schema["paths"]["/api/v1/invitations"]["post"]["security"] == [{"apiKey": []}]
     assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
 
