@@ -333,6 +333,7 @@ def test_a_visitor_gets_a_streamed_cited_answer_then_a_person_then_rates(
     agent.page.get_by_role("button", name="Resolve").click()
     rating = page.get_by_role("group", name="How did we do?")
     expect(rating).to_be_visible()
+    expect(page.get_by_role("status")).to_have_text("This conversation was resolved.")
     rating.get_by_role("radio", name="4 of 5 stars").check()
     rating.get_by_label("Anything to add? (optional)").fill("Quick and kind.")
     rating.get_by_role("button", name="Send rating").click()

@@ -720,8 +720,10 @@
   function setConversation(c) {
     var before = conversation;
     conversation = c && typeof c.id === "number" ? c : null;
-    if (before && conversation && before.id === conversation.id && before.state !== conversation.state && conversation.state === "bot") {
-      notify(t("back_to_assistant"));
+    if (before && conversation && before.id === conversation.id && before.state !== conversation.state) {
+      // A notice about the old state (a person was asked for) is stale now.
+      note = "";
+      if (conversation.state === "bot") notify(t("back_to_assistant"));
     }
     if (conversation && conversation.state !== "bot") awaiting = false;
     refresh();
