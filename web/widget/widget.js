@@ -423,7 +423,7 @@
     ".compose textarea[aria-invalid=true]{border-color:#b91c1c}" +
     ".compose .send{width:40px;height:40px;border:0;border-radius:10px;background:var(--p);color:var(--o);cursor:pointer;display:flex;align-items:center;justify-content:center}" +
     ".compose .send svg{width:20px;height:20px;fill:currentColor}" +
-    ".off{padding:16px;color:#b91c1c}.by{margin:0;padding:0 10px 6px;font-size:11px;color:#9ca3af;text-align:center;background:#fff}" +
+    ".off{padding:16px;color:#b91c1c}.by{margin:0;padding:0 10px 6px;font-size:11px;color:#6b7280;text-align:center;background:#fff}" +
     "@media (max-width:480px){.cm:not(.preview) .panel{position:fixed;inset:0;width:auto;height:auto;border-radius:0}.cm.open:not(.preview) .launcher{display:none}}" +
     "@media (prefers-reduced-motion:reduce){.dots i{animation:none}}";
 
