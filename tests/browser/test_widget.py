@@ -828,6 +828,7 @@ def test_a_german_browser_gets_the_german_widget_with_the_workspace_s_own_texts(
     admin.get_by_label("Texts").fill("de.send = Los\nde.input_placeholder = Ihre Frage…")
     admin.get_by_role("button", name="Save widget settings").click()
     expect(admin.get_by_role("status").first).to_contain_text("saved")
+    expect(admin.get_by_label("Texts")).to_have_value(re.compile(r"de\.send = Los"))
 
     context = browser.new_context(base_url=site.server.url, locale="de-DE")
     try:
