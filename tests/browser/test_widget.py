@@ -240,6 +240,11 @@ class OtherSite:
         self.httpd.server_close()
 
 
+def sign(secret: str, user_id: str) -> str:
+    """What the business's backend computes for a signed-in user (docs/conversations.md)."""
+    return hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
+
+
 def snippet(site: Site, **user: str) -> str:
     """The install tag; user= adds the signed-in user's data-user-* attributes."""
     extra = "".join(f' data-user-{name}="{value}"' for name, value in user.items())
@@ -671,6 +676,8 @@ def test_the_widget_settings_page_previews_changes_before_they_are_saved(
     expect(preview.locator(".head")).to_have_css("background-color", "rgb(170, 0, 0)")
     page.get_by_label("Bottom left").check()
     expect(preview.locator(".cm")).to_have_class(re.compile(r"\bleft\b"))
+    page.get_by_label("Texts").fill("en.send = Go\nde.send = Los")
+    expect(preview.get_by_role("button", name="Go", exact=True)).to_be_visible()
 
     avatar = "https://cdn.acme.test/alice.png"
     page.route(avatar, lambda route: route.fulfill(body=PIXEL_PNG, content_type="image/png"))
@@ -714,12 +721,13 @@ def test_a_signed_in_user_of_the_site_chats_verified_and_a_wrong_signature_is_re
     secret = (admin.locator("#new-secret .mono").text_content() or "").strip()
     assert secret
 
-    good = hmac.new(secret.encode(), b"u-42", hashlib.sha256).hexdigest()
+    good = sign(secret, "u-42")
     shop.snippets.update(
         {
             "/account": snippet(site, id="u-42", email="dana@example.com", name="Dana", hash=good),
             "/forged": snippet(site, id="u-1", email="boss@example.com", name="Boss", hash=good),
             "/anonymous": snippet(site),
+            "/erin": snippet(site, id="u-7", name="Erin", hash=sign(secret, "u-7")),
         }
     )
     with shop:
@@ -742,12 +750,22 @@ def test_a_signed_in_user_of_the_site_chats_verified_and_a_wrong_signature_is_re
         page.get_by_role("button", name=LAUNCHER).click()
         ask(page, "How do I request a refund?")
         expect(transcript(page).locator(".msg.assistant")).to_contain_text("Answer to:")
+        danas_token = visitor_token(page, site)
+
+        # Erin signs in on the same computer: she does not see Dana's conversation.
+        page.goto(shop.url + "/erin")
+        page.get_by_role("button", name=LAUNCHER).click()
+        expect(page.get_by_role("dialog")).to_be_visible()
+        expect(transcript(page).locator(".msg")).to_have_count(0)
+        ask(page, "Can I ask for a refund?")
+        expect(transcript(page).locator(".msg.visitor")).to_have_count(1)
+        assert visitor_token(page, site) != danas_token
 
     admin.goto("/w/acme-support/inbox")
     rows = admin.locator("#conversation-list li")
-    expect(rows).to_have_count(1)
-    expect(rows.first).to_contain_text("Dana")
-    expect(rows.first).to_contain_text("Verified")
+    expect(rows).to_have_count(2)
+    expect(rows.filter(has_text="Dana")).to_contain_text("Verified")
+    expect(rows.filter(has_text="Erin")).to_contain_text("Verified")
 
 
 def test_a_reload_mid_answer_shows_the_whole_answer_once_not_half_a_sentence(

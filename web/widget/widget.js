@@ -332,6 +332,14 @@
   var fatal = null; // a refusal that stops the widget (origin not allowed)
   var token = stored(KEY);
   var identity = D.userId ? { id: D.userId, email: D.userEmail, name: D.userName, hash: D.userHash } : null;
+  // A token belongs to the person it was made for: a different signed-in user (or none) on
+  // this browser must not see the previous one's conversation.
+  var owner = identity ? identity.id : "";
+  if (token && (stored(KEY + ":user") || "") !== owner) {
+    token = null;
+    store(KEY, null);
+    store(KEY + ":outbox", null);
+  }
   var conversation = null;
   var messages = {}; // id -> Message
   var lastId = 0;
@@ -361,6 +369,7 @@
   var isOpen = false;
   var unread = 0;
   var rated = false;
+  var openWhenReady = false; // Chatmina.open() before the configuration arrived
 
   // -- the shadow DOM ------------------------------------------------------------------------
 
@@ -758,6 +767,7 @@
         .then(function (r) {
           token = r.visitor_token;
           store(KEY, token);
+          store(KEY + ":user", identity ? identity.id : null);
           return connect(true);
         })
         .finally(function () {
@@ -771,6 +781,7 @@
   function forget() {
     token = null;
     store(KEY, null);
+    store(KEY + ":user", null);
     disconnect();
     messages = {};
     lastId = 0;
@@ -1252,7 +1263,7 @@
       }
     }
     build();
-    if (D.open === "true" || PREVIEW) open();
+    if (D.open === "true" || PREVIEW || openWhenReady) open();
     if (fatal || !token) return;
     // The transcript so far, then the live stream from after its last message: anything the
     // stream brings is new, so it counts as unread while the panel is closed.
@@ -1274,7 +1285,10 @@
 
   window.Chatmina = {
     version: 1,
-    open: function () { if (ui.panel) open(); },
+    open: function () {
+      if (ui.panel) open();
+      else openWhenReady = true;
+    },
     close: function () { if (ui.panel) close(); },
     identify: function (user) {
       var next = user && user.id ? { id: String(user.id), email: user.email, name: user.name, hash: user.hash } : null;
