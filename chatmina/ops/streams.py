@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import weakref
 from typing import Any
 
 # Set when `chatmina serve` is asked to stop (see server()).
@@ -18,6 +19,53 @@ STOPPING = threading.Event()
 POLL_S = 0.2
 
 Message = dict[str, Any]
+
+
+class _StopSignal:
+    """A future of one event loop that is done once STOPPING is set.
+
+    One poller per loop watches the flag while any request waits on it, instead of a timer
+    per open request: 1,000 idle widget streams would otherwise wake the loop 5,000 times
+    a second.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.stopped: asyncio.Future[None] = loop.create_future()
+        self.waiting = 0
+        self._poller: asyncio.Task[None] | None = None
+
+    def enter(self) -> None:
+        self.waiting += 1
+        if self._poller is None or self._poller.done():
+            self._poller = self.loop.create_task(self._poll())
+
+    def leave(self) -> None:
+        self.waiting -= 1
+        if self.waiting <= 0 and self._poller is not None:
+            self._poller.cancel()  # nothing left to watch for: no task outlives the requests
+            self._poller = None
+
+    async def _poll(self) -> None:
+        while self.waiting > 0:
+            if STOPPING.is_set():
+                if not self.stopped.done():
+                    self.stopped.set_result(None)
+                return
+            await asyncio.sleep(POLL_S)
+
+
+_signals: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _StopSignal] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _stop_signal() -> _StopSignal:
+    loop = asyncio.get_running_loop()
+    signal = _signals.get(loop)
+    if signal is None or (signal.stopped.done() and not STOPPING.is_set()):
+        signal = _signals[loop] = _StopSignal(loop)
+    return signal
 
 
 def end_streams_on_stop(app: Any) -> Any:
@@ -41,7 +89,18 @@ def end_streams_on_stop(app: Any) -> Any:
         task = asyncio.ensure_future(app(scope, receive, watched_send))
         try:
             while not task.done():
-                await asyncio.wait({task}, timeout=POLL_S)
+                signal = _stop_signal()
+                if signal.stopped.done():
+                    # Stopping: check now and then for a response that turns into a stream.
+                    await asyncio.wait({task}, timeout=POLL_S)
+                else:
+                    signal.enter()
+                    try:
+                        await asyncio.wait(
+                            {task, signal.stopped}, return_when=asyncio.FIRST_COMPLETED
+                        )
+                    finally:
+                        signal.leave()
                 if STOPPING.is_set() and state["stream"] and not task.done():
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
