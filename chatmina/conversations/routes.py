@@ -22,7 +22,7 @@ from chatmina.errors import UserError
 from chatmina.ui.context import get_auth
 from chatmina.ui.forms import Form, checked, echo, text
 from chatmina.ui.guards import member_workspace, requires
-from chatmina.ui.render import form_errors, page, redirect, services_of
+from chatmina.ui.render import audit, form_errors, page, redirect, services_of
 
 Req = Request[Any, Any, Any]
 Slug = FromPath[str]
@@ -119,8 +119,15 @@ class InboxController(Controller):
         )
 
     def _act(
-        self, request: Req, slug: str, conversation_id: int, data: dict[str, Any], action: Any
+        self,
+        request: Req,
+        slug: str,
+        conversation_id: int,
+        data: dict[str, Any],
+        action: Any,
+        audited: str = "",
     ) -> Response[Any]:
+        """Run ``action``; publish what changed; record ``audited`` changes of hands."""
         svc = services_of(request)
         workspace = member_workspace(request)
         try:
@@ -136,6 +143,8 @@ class InboxController(Controller):
                 errors=form_errors(exc),
                 values={"content": content, "kind": echo(data, "kind", 10)},
             )
+        if audited:
+            audit(request, f"conversation.{audited}", f"Conversation {conversation_id}")
         svc.live.conversation_changed(workspace.id, changed)
         if changed.message_id is not None:
             svc.live.message_added(workspace.id, changed)
@@ -182,6 +191,7 @@ class InboxController(Controller):
             conversation_id,
             data,
             lambda db, ws: routing.assign(db, ws, conversation_id, user_id),
+            "assigned",
         )
 
     @post("/{conversation_id:int}/unassign", sync_to_thread=True)
@@ -194,6 +204,7 @@ class InboxController(Controller):
             conversation_id,
             data,
             lambda db, ws: routing.unassign(db, ws, conversation_id),
+            "unassigned",
         )
 
     @post("/{conversation_id:int}/resolve", sync_to_thread=True)
@@ -207,6 +218,7 @@ class InboxController(Controller):
             conversation_id,
             data,
             lambda db, ws: routing.resolve(db, ws, conversation_id, user_id),
+            "resolved",
         )
 
     @post("/{conversation_id:int}/reopen", sync_to_thread=True)
@@ -219,6 +231,7 @@ class InboxController(Controller):
             conversation_id,
             data,
             lambda db, ws: routing.reopen(db, ws, conversation_id),
+            "reopened",
         )
 
     @post("/{conversation_id:int}/hand-back", sync_to_thread=True)
@@ -231,6 +244,7 @@ class InboxController(Controller):
             conversation_id,
             data,
             lambda db, ws: routing.hand_back(db, ws, conversation_id),
+            "handed_back",
         )
 
     @post("/{conversation_id:int}/read", status_code=204, sync_to_thread=True)

@@ -187,6 +187,19 @@ def test_assign_unassign_resolve_reopen_and_hand_back(
     stranger = alice.submit(base + "/assign", {"assignee": str(personas.charlie_id)})
     assert stranger.status_code == 400 and "member of this workspace" in stranger.text
     assert state() == ("bot", None)
+    # Who moved the conversation is in the workspace's audit log.
+    from chatmina.privacy import service as privacy
+
+    recent = privacy.recent(services.db, personas.a_id)
+    actions = [e.action for e in recent if e.action.startswith("conversation.")]
+    assert actions == [
+        "conversation.handed_back",
+        "conversation.reopened",
+        "conversation.resolved",
+        "conversation.unassigned",
+        "conversation.assigned",
+        "conversation.assigned",
+    ]  # newest first; the refused reply and the refused assignment left nothing
 
 
 def test_the_visitor_panel_shows_verified_identity_page_and_browser(
