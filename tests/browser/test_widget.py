@@ -87,6 +87,16 @@ class Site:
         return data
 
 
+@pytest.fixture(autouse=True)
+def _patient_expectations() -> Iterator[None]:
+    """Answers come from a model behind a search; on a machine busy with other test runs
+    that can take longer than Playwright's default 5 s, which would fail a test of correct
+    behaviour. Still bounded: a widget that never shows the answer fails."""
+    expect.set_options(timeout=15_000)
+    yield
+    expect.set_options(timeout=5_000)
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeOpenAI]:
     with FakeOpenAI(api_key=API_KEY) as running:
@@ -278,7 +288,7 @@ def test_a_visitor_gets_a_streamed_cited_answer_then_a_person_then_rates(
     ask(page, "How do I get a refund?")
 
     # Words appear while the answer is still being written, then the stored answer.
-    page.wait_for_function(STREAMING_WITH_TEXT, timeout=5_000)
+    page.wait_for_function(STREAMING_WITH_TEXT, timeout=15_000)
     answer = transcript(page).locator(".msg.assistant")
     expect(answer).to_have_count(1)
     expect(answer.locator(".bubble")).to_contain_text("within five working days")
@@ -758,7 +768,7 @@ def test_a_signed_in_user_of_the_site_chats_verified_and_a_wrong_signature_is_re
         expect(page.get_by_role("dialog")).to_be_visible()
         expect(transcript(page).locator(".msg")).to_have_count(0)
         ask(page, "Can I ask for a refund?")
-        expect(transcript(page).locator(".msg.visitor")).to_have_count(1)
+        expect(transcript(page).locator(".msg.visitor:not(.pending)")).to_have_count(1)
         assert visitor_token(page, site) != danas_token
 
     admin.goto("/w/acme-support/inbox")
@@ -778,7 +788,7 @@ def test_a_reload_mid_answer_shows_the_whole_answer_once_not_half_a_sentence(
     site.fake.script(Say(ANSWER))
     site.fake.tokens_per_second = 10  # ~3 s
     ask(page, "How do I get a refund?")
-    page.wait_for_function(STREAMING_WITH_TEXT, timeout=5_000)
+    page.wait_for_function(STREAMING_WITH_TEXT, timeout=15_000)
 
     page.reload()
     open_widget(page)
@@ -789,7 +799,7 @@ def test_a_reload_mid_answer_shows_the_whole_answer_once_not_half_a_sentence(
     expect(page.locator("[data-state=streaming]")).to_have_count(0)
     expect(page.get_by_role("img", name="Support is typing…")).to_be_visible()
     answer = transcript(page).locator(".msg.assistant")
-    expect(answer).to_contain_text("within five working days", timeout=8_000)
+    expect(answer).to_contain_text("within five working days")
     expect(answer).to_have_count(1)
     expect(page.get_by_role("img", name="Support is typing…")).to_be_hidden()
     visitor.assert_no_console_errors()

@@ -799,8 +799,8 @@
     store(KEY + ":outbox", items.length ? JSON.stringify(items) : null);
   }
 
-  var sending = false;
-  async function submit(text) {
+  // Every message shows at once as "Sending…" and goes out through the outbox, in order.
+  function submit(text) {
     if (fatal) return;
     var fromInput = text === undefined;
     var content = fromInput ? ui.input.value : text;
@@ -810,31 +810,8 @@
       return;
     }
     showError("");
-    var item = { client_id: uuid(), content: content };
-    if (outbox.length || sending) {
-      // Keep the order: behind the message being sent and those waiting for the network.
-      queue(item, fromInput);
-      return;
-    }
-    sending = true;
-    try {
-      await ensureVisitor();
-      await post(item);
-      if (fromInput) ui.input.value = "";
-      stopTyping();
-    } catch (err) {
-      if (err instanceof Lost) {
-        queue(item, fromInput);
-      } else {
-        // A refusal: the text stays where the visitor typed it, with the reason next to it.
-        if (!fromInput && !ui.input.value) ui.input.value = content;
-        showError(explain(err, content));
-        if (err.type === "origin-not-allowed") stop(err);
-      }
-    } finally {
-      sending = false;
-      if (outbox.length) flushSoon(0);
-    }
+    stopTyping();
+    queue({ client_id: uuid(), content: content }, fromInput);
   }
 
   async function post(item) {
@@ -868,7 +845,7 @@
   // server stores each client_id once, so a retry after a lost answer is no duplicate.
   var flushing = false;
   async function flush() {
-    if (flushing || sending) return; // the message being sent goes first; then this runs
+    if (flushing) return;
     flushing = true;
     try {
       await flushAll();
@@ -892,10 +869,19 @@
           flushSoon(flushDelay);
           return;
         }
-        var el = ui.log.querySelector('[data-client="' + CSS.escape(item.client_id) + '"]');
-        if (el) el.remove();
-        if (!ui.input.value) ui.input.value = item.content;
+        // Refused (too long, too fast, not allowed): this message and those queued behind
+        // it go back into the message box, with the reason. Nothing typed is lost.
+        var back = outbox.splice(0).map(function (o) {
+          var el = ui.log.querySelector('[data-client="' + CSS.escape(o.client_id) + '"]');
+          if (el) el.remove();
+          return o.content;
+        });
+        saveOutbox();
+        var typed = ui.input.value;
+        ui.input.value = back.join("\n\n") + (typed ? "\n\n" + typed : "");
         showError(explain(err, item.content));
+        if (err.type === "origin-not-allowed") stop(err);
+        break;
       }
       outbox.shift();
       saveOutbox();
@@ -1189,7 +1175,10 @@
 
   // -- opening, closing, keyboard ------------------------------------------------------------
 
-  function open() {
+  // Opened by the visitor, the cursor goes into the message box; opened by the page on load
+  // (data-open, the preview), focus stays where the visitor (or the admin typing in the
+  // settings form next to the preview) has it.
+  function open(keepFocus) {
     isOpen = true;
     unread = 0;
     ui.panel.hidden = false;
@@ -1197,7 +1186,7 @@
     ui.launcher.setAttribute("aria-expanded", "true");
     refresh();
     scrollDown();
-    (fatal ? ui.close : ui.input).focus();
+    if (!keepFocus) (fatal ? ui.close : ui.input).focus();
   }
 
   function close() {
@@ -1210,7 +1199,7 @@
 
   function toggle() {
     if (isOpen) close();
-    else open();
+    else open(false);
   }
 
   function onPanelKey(e) {
@@ -1263,7 +1252,7 @@
       }
     }
     build();
-    if (D.open === "true" || PREVIEW || openWhenReady) open();
+    if (D.open === "true" || PREVIEW || openWhenReady) open(!openWhenReady);
     if (fatal || !token) return;
     // The transcript so far, then the live stream from after its last message: anything the
     // stream brings is new, so it counts as unread while the panel is closed.
