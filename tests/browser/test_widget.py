@@ -675,6 +675,9 @@ def test_the_widget_settings_page_previews_changes_before_they_are_saved(
     page.goto("/w/acme-support/widget")
     preview = page.frame_locator("#widget-preview")
     expect(preview.get_by_role("heading", name="Support")).to_be_visible()
+    expect(preview.get_by_role("dialog")).to_be_visible()
+    # The preview opens by itself without taking the focus from the form.
+    assert page.evaluate("document.activeElement.id") != "widget-preview"
 
     page.get_by_label("Title", exact=True).fill("Acme Helpdesk")
     expect(preview.get_by_role("heading", name="Acme Helpdesk")).to_be_visible()
