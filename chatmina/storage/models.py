@@ -7,6 +7,7 @@ from chatmina.knowledge import models as knowledge_models
 from chatmina.mail import models as mail_models
 from chatmina.privacy import models as privacy_models
 from chatmina.storage.db import Base
+from chatmina.webhooks import models as webhooks_models
 
 __all__ = [
     "Base",
@@ -16,4 +17,5 @@ __all__ = [
     "knowledge_models",
     "mail_models",
     "privacy_models",
+    "webhooks_models",
 ]

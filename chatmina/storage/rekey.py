@@ -100,6 +100,16 @@ register_encrypted_column(
     "llm_api_key_encrypted",
     lambda row: f"assistant_settings:{row['workspace_id']}",
 )
+register_encrypted_column(
+    "webhook_endpoints",
+    "secret_encrypted",
+    lambda row: f"webhook_endpoints:{row['public_id']}:secret",
+)
+register_encrypted_column(
+    "webhook_endpoints",
+    "previous_secret_encrypted",
+    lambda row: f"webhook_endpoints:{row['public_id']}:previous_secret",
+)
 register_encrypted_files("outbox", ".eml.enc", lambda name: "outbox:" + name)
 register_signed_rows("login_sessions", "DELETE FROM login_sessions", "login sessions ended")
 register_signed_rows(
