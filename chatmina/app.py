@@ -29,6 +29,7 @@ from chatmina.assistant.api import ChatApi
 from chatmina.assistant.pipeline import Answerer
 from chatmina.assistant.playground_routes import PlaygroundController
 from chatmina.assistant.routes import AssistantController, GapsController
+from chatmina.functions.dispatch import FunctionDispatcher
 from chatmina.knowledge import embedders, embedding_sets
 from chatmina.knowledge import imports as knowledge_imports
 from chatmina.knowledge.api import KnowledgeApi
@@ -74,7 +75,7 @@ def build_services(settings: Settings) -> Services:
         public_per_ip=RateLimiter(30, 60),
         vectors=vectors,
         knowledge=KnowledgeJobs(db, vectors),
-        answerer=Answerer(db, keys, settings, vectors),
+        answerer=Answerer(db, keys, settings, vectors, FunctionDispatcher(db, keys, settings)),
         trusted_proxies=frozenset(
             p.strip() for p in settings.trusted_proxies.split(",") if p.strip()
         ),
@@ -123,6 +124,8 @@ def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
                 scheduler.shutdown(wait=False)
             services.knowledge.stop()
             await services.answerer.clients.close()
+            if isinstance(services.answerer.dispatcher, FunctionDispatcher):
+                await services.answerer.dispatcher.aclose()
             services.db.checkpoint()
 
     return ChatminaApp(

@@ -3,6 +3,7 @@
 from chatmina.accounts import models as accounts_models
 from chatmina.assistant import models as assistant_models
 from chatmina.conversations import models as conversations_models
+from chatmina.functions import models as functions_models
 from chatmina.knowledge import models as knowledge_models
 from chatmina.mail import models as mail_models
 from chatmina.privacy import models as privacy_models
@@ -14,6 +15,7 @@ __all__ = [
     "accounts_models",
     "assistant_models",
     "conversations_models",
+    "functions_models",
     "knowledge_models",
     "mail_models",
     "privacy_models",
