@@ -29,7 +29,10 @@ from chatmina.assistant.api import ChatApi
 from chatmina.assistant.pipeline import Answerer
 from chatmina.assistant.playground_routes import PlaygroundController
 from chatmina.assistant.routes import AssistantController, GapsController
+from chatmina.events import EventBus
+from chatmina.functions.api import FunctionsApi
 from chatmina.functions.dispatch import FunctionDispatcher
+from chatmina.functions.routes import FunctionsController
 from chatmina.knowledge import embedders, embedding_sets
 from chatmina.knowledge import imports as knowledge_imports
 from chatmina.knowledge.api import KnowledgeApi
@@ -47,6 +50,7 @@ from chatmina.storage.migrate import migrate
 from chatmina.ui import errors, pages, static
 from chatmina.ui.context import Services
 from chatmina.ui.middleware import AuthMiddleware, security_headers
+from chatmina.webhooks import queue as webhook_queue
 
 log = logging.getLogger("chatmina")
 
@@ -60,6 +64,9 @@ def build_services(settings: Settings) -> Services:
     db = Database.open(settings.data_path, keys)
     migrate(db)
     vectors = embedding_sets.prepare(db, keys, embedders.from_settings(settings))
+    events = EventBus()
+    # Event webhooks: one queued delivery per subscribed endpoint, in the event's transaction.
+    events.subscribe(webhook_queue.record_event)
     services = Services(
         settings=settings,
         keys=keys,
@@ -74,8 +81,9 @@ def build_services(settings: Settings) -> Services:
         login_per_ip=RateLimiter(settings.login_attempts_per_ip, LOGIN_WINDOW_SECONDS),
         public_per_ip=RateLimiter(30, 60),
         vectors=vectors,
-        knowledge=KnowledgeJobs(db, vectors),
+        knowledge=KnowledgeJobs(db, vectors, events),
         answerer=Answerer(db, keys, settings, vectors, FunctionDispatcher(db, keys, settings)),
+        events=events,
         trusted_proxies=frozenset(
             p.strip() for p in settings.trusted_proxies.split(",") if p.strip()
         ),
@@ -140,9 +148,11 @@ def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
             GapsController,
             AssistantController,
             PlaygroundController,
+            FunctionsController,
             EmailController,
             AccountsApi,
             KnowledgeApi,
+            FunctionsApi,
             ChatApi,
         ],
         middleware=[end_streams_on_stop, AuthMiddleware()],

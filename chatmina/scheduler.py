@@ -10,6 +10,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from chatmina.accounts import service as accounts
 from chatmina.storage.backup import daily_backup_job
 from chatmina.ui.context import Services
+from chatmina.webhooks.jobs import DeliveryWorker
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,16 @@ def create_scheduler(services: Services) -> AsyncIOScheduler:
         args=[services.settings.data_path, services.keys, services.settings.backup_keep],
         id="daily-backup",
         next_run_time=dt.datetime.now(dt.UTC) + FIRST_BACKUP_DELAY,
+        coalesce=True,
+        max_instances=1,
+    )
+    # Event webhooks: due deliveries every second (a round repeats while a backlog lasts).
+    deliveries = DeliveryWorker(services.db, services.keys, services.settings, services.mailer)
+    scheduler.add_job(
+        deliveries.tick,
+        "interval",
+        seconds=1,
+        id="webhook-deliveries",
         coalesce=True,
         max_instances=1,
     )
