@@ -31,9 +31,7 @@ from chatmina.assistant.playground_routes import PlaygroundController
 from chatmina.assistant.routes import AssistantController, GapsController
 from chatmina.events import EventBus
 from chatmina.functions.api import FunctionsApi
-from chatmina.functions.api import FunctionsApi
 from chatmina.functions.dispatch import FunctionDispatcher
-from chatmina.functions.routes import FunctionsController
 from chatmina.functions.routes import FunctionsController
 from chatmina.knowledge import embedders, embedding_sets
 from chatmina.knowledge import imports as knowledge_imports
@@ -151,11 +149,9 @@ def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
             AssistantController,
             PlaygroundController,
             FunctionsController,
-            FunctionsController,
             EmailController,
             AccountsApi,
             KnowledgeApi,
-            FunctionsApi,
             FunctionsApi,
             ChatApi,
         ],
