@@ -81,3 +81,7 @@ def counts(services: Services) -> tuple[int, int]:
 def logged_calls(services: Services) -> list[FunctionCall]:
     with services.db.read() as s:
         return list(s.scalars(select(FunctionCall).order_by(FunctionCall.id)).all())
+
+
+# The answer engine's fixtures: workspace A's help center and the fake model as its own.
+from tests.assistant.conftest import help_center, model  # noqa: E402, F401
