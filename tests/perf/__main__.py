@@ -12,7 +12,17 @@ import os
 import sys
 from collections.abc import Callable
 
-from tests.perf import answer, backup, binary, embed, kb_ingest, kb_search, login, startup
+from tests.perf import (
+    answer,
+    backup,
+    binary,
+    embed,
+    functions,
+    kb_ingest,
+    kb_search,
+    login,
+    startup,
+)
 from tests.perf.common import Result
 from tests.perf.kb_quality import run as kb_quality
 
@@ -26,6 +36,7 @@ BENCHMARKS: dict[str, Callable[[], list[Result]]] = {
     "binary": binary.run,
     "backup": backup.run,
     "answer": answer.run,
+    "functions": functions.run,
 }
 
 
