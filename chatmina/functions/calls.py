@@ -47,7 +47,7 @@ class CallRecord:
     status_code: int | None
     latency_ms: float
     error: str
-    arguments: dict[str, Any]
+    arguments: Any  # a dict; the raw text when the model's were not JSON (never sent)
     response: str  # the start of the response body, as text
     created_at: dt.datetime
 

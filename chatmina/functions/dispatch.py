@@ -244,6 +244,46 @@ class FunctionDispatcher:
         )
         return sent.outcome
 
+    async def rejected(self, tool: Tool, raw: str, reason: str, context: CallContext) -> None:
+        """Log a call the tool loop refused before sending (arguments off the schema), as
+        attempt 0, so the call log shows what the model tried and why nothing went out."""
+        from chatmina.webhooks.signing import new_message_id
+
+        entry = await self._entry(context.workspace_id)
+        spec = entry.specs.get(tool.name)
+        if spec is None:
+            return
+        try:
+            arguments: Any = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            arguments = raw  # kept as the text the model sent
+        record = calls.CallRecord(
+            workspace_id=spec.workspace_id,
+            function_id=spec.id,
+            conversation_id=context.conversation_id,
+            message_id=new_message_id(),
+            call_id=context.call_id,
+            attempt=0,
+            is_test=False,
+            ok=False,
+            status_code=None,
+            latency_ms=0.0,
+            error=f"not sent: {reason}",
+            arguments=arguments,
+            response="",
+            created_at=clock.now(),
+        )
+        await self._log([record], spec)
+
+    async def _log(self, records: list[calls.CallRecord], spec: FunctionSpec) -> None:
+        try:
+            await anyio.to_thread.run_sync(calls.record, self.db, self.keys, records)
+        except Exception:
+            # The answer goes on: a visitor should not lose it to a full disk in the log.
+            log.exception(
+                "could not log a call of %s in workspace %s", spec.name, spec.workspace_id
+            )
+
     # -- sending ---------------------------------------------------------------------------
 
     async def send(
@@ -307,13 +347,7 @@ class FunctionDispatcher:
             if attempt == 1 and _connection_failed(response.error):
                 continue  # once, at once, with the same webhook-id
             break
-        try:
-            await anyio.to_thread.run_sync(calls.record, self.db, self.keys, records)
-        except Exception:
-            # The answer goes on: a visitor should not lose it to a full disk in the log.
-            log.exception(
-                "could not log a call of %s in workspace %s", spec.name, spec.workspace_id
-            )
+        await self._log(records, spec)
         return Sent(
             ToolOutcome(ok, content, summary),
             response.status,

@@ -97,6 +97,11 @@ async def test_arguments_that_do_not_match_the_schema_are_never_sent(
     told = model.chat_requests[1]["messages"][-1]["content"]
     assert "Nothing was run" in told
     assert states(events)[-1] == ("order_status", "failed")
+    # The call log shows what the model tried, as never sent (attempt 0).
+    (logged,) = logged_calls(services)
+    assert logged.attempt == 0 and not logged.ok and logged.status_code is None
+    assert logged.error.startswith("not sent: the arguments")
+    assert logged.conversation_id == events[0].conversation_id
 
 
 FAILURES = [
