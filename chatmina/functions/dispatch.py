@@ -86,9 +86,10 @@ def build_request(
 ) -> tuple[str, dict[str, str], bytes, str]:
     """(url, headers, body, webhook-id) of one call, signed with the function's secrets.
 
-    POST, PUT and PATCH send the JSON envelope as the body. GET sends the arguments as the
-    query string (strings as they are, anything else as JSON) and signs the query string
-    in place of a body, so a receiver verifies ``query_string`` with its webhook library.
+    POST, PUT and PATCH send the JSON envelope as the body. GET adds the arguments to the
+    URL's query string (strings as they are, anything else as JSON) and signs the whole
+    query string in place of a body; a receiver verifies it as the payload with its
+    webhook library (``Webhook(secret).verify(query_string, headers, json_parse=False)``).
     """
     from chatmina.webhooks.signing import new_message_id, signature_headers
 
@@ -99,9 +100,9 @@ def build_request(
     if spec.method == "GET":
         query = urlencode([(k, _query_value(v)) for k, v in arguments.items()])
         body = b""
-        signed = query.encode()
         if query:
             url += ("&" if urlsplit(url).query else "?") + query
+        signed = urlsplit(url).query.encode()  # all of it, the saved URL's own part too
     else:
         data: dict[str, Any] = {
             "function": spec.name,
