@@ -83,5 +83,7 @@ def logged_calls(services: Services) -> list[FunctionCall]:
         return list(s.scalars(select(FunctionCall).order_by(FunctionCall.id)).all())
 
 
-# The answer engine's fixtures: workspace A's help center and the fake model as its own.
+# The answer engine's fixtures: workspace A's help center and the fake model as its own;
+# the browser's, for test_browser.py (which brings its own server).
 from tests.assistant.conftest import help_center, model  # noqa: E402, F401
+from tests.browser.conftest import browser, chromium_path, new_visitor  # noqa: E402, F401
