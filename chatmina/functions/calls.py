@@ -132,9 +132,14 @@ def _start_of(day: dt.date) -> dt.datetime:
 
 
 def list_calls(
-    db: Database, keys: Keys, workspace_id: int, function_id: int, wanted: CallFilter
+    db: Database,
+    keys: Keys,
+    workspace_id: int,
+    function_id: int,
+    wanted: CallFilter,
+    limit: int = PAGE_SIZE,
 ) -> list[CallView]:
-    """The newest matching calls of one function (at most PAGE_SIZE)."""
+    """The newest matching calls of one function (at most ``limit``)."""
     query = select(FunctionCall).where(
         FunctionCall.workspace_id == workspace_id, FunctionCall.function_id == function_id
     )
@@ -151,9 +156,8 @@ def list_calls(
             FunctionCall.created_at < _start_of(wanted.until + dt.timedelta(days=1))
         )
     query = query.order_by(FunctionCall.created_at.desc(), FunctionCall.id.desc())
-    limit = SEARCH_WINDOW if wanted.q else PAGE_SIZE
     with db.read() as s:
-        rows = s.scalars(query.limit(limit)).all()
+        rows = s.scalars(query.limit(SEARCH_WINDOW if wanted.q else limit)).all()
     needle = wanted.q.lower()
     found: list[CallView] = []
     for row in rows:
@@ -163,7 +167,7 @@ def list_calls(
         ):
             continue
         found.append(view)
-        if len(found) >= PAGE_SIZE:
+        if len(found) >= limit:
             break
     return found
 

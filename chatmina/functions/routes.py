@@ -158,9 +158,9 @@ class FunctionsController(Controller):
             function=view,
             values=values if values is not None else _values(view),
             methods=[(m, m) for m in METHODS],
-            recent=calls.list_calls(svc.db, svc.keys, _ws(request), view.id, calls.CallFilter())[
-                :5
-            ],
+            recent=calls.list_calls(
+                svc.db, svc.keys, _ws(request), view.id, calls.CallFilter(), limit=5
+            ),
             **extra,
         )
 

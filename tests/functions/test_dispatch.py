@@ -3,11 +3,13 @@ verifies every signature with the standardwebhooks library."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
 import pytest
 
+from chatmina import clock
 from chatmina.accounts.models import Workspace
 from chatmina.assistant.events import Finished, ToolStatus
 from chatmina.assistant.pipeline import Question
@@ -224,3 +226,29 @@ async def test_changes_reach_the_dispatcher_at_once_and_disabled_functions_are_n
     # Workspace B has none of A's functions.
     assert await dispatcher.tools(personas.b_id, verified=True) == []
     assert counts(services) == (1, 0)
+
+
+@pytest.mark.anyio
+async def test_after_a_rotation_both_secrets_verify_for_24_hours_then_only_the_new_one(
+    services: Services, personas: Personas, receiver: WebhookReceiver
+) -> None:
+    view, old = make_function(services, personas.a_id, receiver.url())
+    _, new = service.rotate_secret(services.db, services.keys, personas.a_id, view.id)
+    tool = Tool(view.name, view.description, view.parameters)
+    dispatcher = services.answerer.dispatcher
+
+    async def verified_with(secret: str) -> bool:
+        receiver.secrets = [secret]
+        before = len(receiver.arrivals)
+        await dispatcher.call(
+            tool, {"order_id": "12345"}, CallContext(personas.a_id, None, "call_r", False)
+        )
+        return receiver.arrivals[before].verified
+
+    assert await verified_with(old) and await verified_with(new)
+    clock.travel(dt.timedelta(hours=23, minutes=59))
+    assert await verified_with(old) and await verified_with(new)
+    clock.travel(dt.timedelta(minutes=2))
+    assert await verified_with(new)
+    assert not await verified_with(old)
+    assert "answered 401" in logged_calls(services)[-1].error
