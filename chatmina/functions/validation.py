@@ -7,6 +7,7 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from chatmina.errors import UserError
 
@@ -95,19 +96,49 @@ def parse_schema_text(raw: str) -> Any:
         raise UserError(f"The parameters are not valid JSON: {error}.", "parameters") from None
 
 
-def _remote_refs(node: Any) -> list[str]:
+def _refs(node: Any) -> list[str]:
     found: list[str] = []
     if isinstance(node, dict):
         for key, value in node.items():
             if key in ("$ref", "$dynamicRef") and isinstance(value, str):
-                if not value.startswith("#"):
-                    found.append(value)
+                found.append(value)
             else:
-                found.extend(_remote_refs(value))
+                found.extend(_refs(value))
     elif isinstance(node, list):
         for item in node:
-            found.extend(_remote_refs(item))
+            found.extend(_refs(item))
     return found
+
+
+def _anchors(node: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("$anchor", "$dynamicAnchor") and isinstance(value, str):
+                found.add(value)
+            else:
+                found |= _anchors(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _anchors(item)
+    return found
+
+
+def _resolves(schema: dict[str, Any], ref: str) -> bool:
+    """Whether a local reference ("#", "#/$defs/x" or "#anchor") points at something."""
+    fragment = unquote(ref[1:])
+    if not fragment.startswith("/"):
+        return fragment == "" or fragment in _anchors(schema)
+    node: Any = schema
+    for part in fragment[1:].split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False
+    return True
 
 
 def clean_parameters(schema: Any) -> dict[str, Any]:
@@ -136,14 +167,19 @@ def clean_parameters(schema: Any) -> dict[str, Any]:
             'The parameters must describe an object: give the schema "type": "object".',
             "parameters",
         )
-    remote = _remote_refs(schema)
-    if remote:
-        # A schema that points elsewhere could not be checked without fetching it.
-        raise UserError(
-            f"The parameters may only refer to their own definitions ('#/...'), "
-            f"not to {remote[0]}.",
-            "parameters",
-        )
+    for ref in _refs(schema):
+        if not ref.startswith("#"):
+            # A schema that points elsewhere could not be checked without fetching it.
+            raise UserError(
+                f"The parameters may only refer to their own definitions ('#/...'), not to {ref}.",
+                "parameters",
+            )
+        if not _resolves(schema, ref):
+            # It would fail at the first call, in the middle of a visitor's answer.
+            raise UserError(
+                f"The parameters refer to {ref}, which the schema does not define.",
+                "parameters",
+            )
     return schema
 
 

@@ -127,6 +127,10 @@ BAD_INPUT: list[tuple[str, dict[str, Any], str, str]] = [
      "not a valid JSON Schema"),
     ("remote $ref", {"parameters": {"type": "object", "properties": {
         "a": {"$ref": "https://evil.example/schema.json"}}}}, "parameters", "own definitions"),
+    ("missing $defs", {"parameters": {"type": "object", "properties": {
+        "a": {"$ref": "#/$defs/address"}}}}, "parameters", "does not define"),
+    ("bad regex", {"parameters": {"type": "object", "properties": {
+        "a": {"type": "string", "pattern": "("}}}}, "parameters", "not a 'regex'"),
     ("huge schema", {"parameters": LONG_SCHEMA}, "parameters", "larger than 32 KB"),
     ("no url", {"url": ""}, "url", "Enter the URL"),
     ("ftp url", {"url": "ftp://127.0.0.1/x"}, "url", "cannot be used"),
@@ -237,3 +241,20 @@ def test_the_functions_api_is_in_the_openapi_document(client: Any) -> None:
     assert {"get", "post"} <= set(paths["/api/v1/functions"])
     assert {"get", "put", "patch", "delete"} <= set(paths["/api/v1/functions/{function_id}"])
     assert "post" in paths["/api/v1/functions/{function_id}/rotate-secret"]
+
+
+def test_a_schema_with_its_own_definitions_and_anchors_is_accepted(api: Any) -> None:
+    schema = {
+        "type": "object",
+        "$defs": {
+            "address": {"type": "object", "properties": {"city": {"type": "string"}}},
+            "when": {"$anchor": "day", "type": "string", "format": "date"},
+        },
+        "properties": {
+            "ship_to": {"$ref": "#/$defs/address"},
+            "on": {"$ref": "#day"},
+            "again": {"$ref": "#"},
+        },
+    }
+    created = api.post("/api/v1/functions", json=definition(URL, parameters=schema))
+    assert created.status_code == 201, created.text
