@@ -20,13 +20,13 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
 import anyio.to_thread
 
 from chatmina import clock
 from chatmina.assistant.tools import CallContext, Tool, ToolOutcome
 from chatmina.functions import cache, calls
+from chatmina.functions.request import build_request, connection_failed, judge
 from chatmina.functions.service import FunctionSpec, load_specs
 from chatmina.settings import Settings
 from chatmina.storage.db import Database
@@ -36,7 +36,6 @@ log = logging.getLogger("chatmina.functions")
 
 MAX_RESPONSE_BYTES = 64 * 1024
 ENTRY_MAX_AGE = 60.0  # seconds; picks up allowlist changes made elsewhere
-MODEL_EXCERPT = 1000  # characters of an error response the model is shown
 
 
 @dataclass
@@ -58,108 +57,10 @@ class Sent:
     response: str
     error: str
     attempts: int
-    wire_at: float = 0.0  # perf_counter when the request was handed to the client
 
 
 def _tool(spec: FunctionSpec) -> Tool:
     return Tool(spec.name, spec.description, spec.parameters)
-
-
-def _query_value(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return json.dumps(value)
-    return json.dumps(value, separators=(",", ":"))
-
-
-def build_request(
-    spec: FunctionSpec,
-    arguments: dict[str, Any],
-    *,
-    call_id: str,
-    conversation_id: int | None,
-    verified: bool,
-    test: bool = False,
-) -> tuple[str, dict[str, str], bytes, str]:
-    """(url, headers, body, webhook-id) of one call, signed with the function's secrets.
-
-    POST, PUT and PATCH send the JSON envelope as the body. GET adds the arguments to the
-    URL's query string (strings as they are, anything else as JSON) and signs the whole
-    query string in place of a body; a receiver verifies it as the payload with its
-    webhook library (``Webhook(secret).verify(query_string, headers, json_parse=False)``).
-    """
-    from chatmina.webhooks.signing import new_message_id, signature_headers
-
-    now = clock.now()
-    msg_id = new_message_id()
-    url = spec.url
-    headers = dict(spec.headers)
-    if spec.method == "GET":
-        query = urlencode([(k, _query_value(v)) for k, v in arguments.items()])
-        body = b""
-        if query:
-            url += ("&" if urlsplit(url).query else "?") + query
-        signed = urlsplit(url).query.encode()  # all of it, the saved URL's own part too
-    else:
-        data: dict[str, Any] = {
-            "function": spec.name,
-            "arguments": arguments,
-            "call_id": call_id,
-            "conversation_id": conversation_id,
-            "workspace_id": spec.workspace_public_id,
-            "visitor": {"verified": verified},
-        }
-        if test:
-            data["test"] = True
-        envelope = {
-            "type": "function.call",
-            "timestamp": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "data": data,
-        }
-        body = json.dumps(envelope, separators=(",", ":")).encode()
-        signed = body
-        headers["content-type"] = "application/json"
-    headers.update(
-        signature_headers(spec.signing_secrets(now), msg_id, int(now.timestamp()), signed)
-    )
-    return url, headers, body, msg_id
-
-
-def _connection_failed(error: str | None) -> bool:
-    """Nothing reached the receiver, so sending again cannot run anything twice."""
-    return error is not None and ("refused the connection" in error or "Could not connect" in error)
-
-
-def _judge(
-    spec: FunctionSpec, status: int | None, body: bytes, error: str | None
-) -> tuple[bool, str, str]:
-    """(ok, what the model is told, one line for the visitor and the log)."""
-    name = spec.name
-    if error is not None:
-        return (
-            False,
-            f"Error: {name} failed: {error}. It did not run or its result is unknown.",
-            error,
-        )
-    assert status is not None
-    text = body.decode("utf-8", errors="replace")
-    if not 200 <= status < 300:
-        said = f" and said: {text[:MODEL_EXCERPT]}" if text.strip() else ""
-        return False, f"Error: {name} answered {status}{said}", f"answered {status}"
-    if not text.strip():
-        return True, f"{name} ran and returned no content.", "done"
-    try:
-        json.loads(text)
-    except ValueError:
-        return (
-            False,
-            f"Error: {name} answered, but the response is not JSON, so it cannot be used.",
-            "the response is not JSON",
-        )
-    return True, text, "done"
 
 
 class FunctionDispatcher:
@@ -308,13 +209,10 @@ class FunctionDispatcher:
         )
         client = self._client()
         records: list[calls.CallRecord] = []
-        wire_at = 0.0
         attempt = 0
         while True:
             attempt += 1
             started = clock.now()
-            if attempt == 1:
-                wire_at = time.perf_counter()
             response = await client.send(
                 url=url,
                 method=spec.method,
@@ -324,7 +222,7 @@ class FunctionDispatcher:
                 allowed=allowed,
                 max_response_bytes=MAX_RESPONSE_BYTES,
             )
-            ok, content, summary = _judge(spec, response.status, response.body, response.error)
+            ok, content, summary = judge(spec, response.status, response.body, response.error)
             excerpt = response.body[: calls.EXCERPT_CHARS].decode("utf-8", errors="replace")
             error = "" if ok else (response.error or summary)
             records.append(
@@ -345,7 +243,7 @@ class FunctionDispatcher:
                     created_at=started,
                 )
             )
-            if attempt == 1 and _connection_failed(response.error):
+            if attempt == 1 and connection_failed(response.error):
                 continue  # once, at once, with the same webhook-id
             break
         await self._log(records, spec)
@@ -356,7 +254,6 @@ class FunctionDispatcher:
             excerpt,
             error,
             attempt,
-            wire_at,
         )
 
     async def test(
