@@ -51,6 +51,7 @@ from chatmina.ui import errors, pages, static
 from chatmina.ui.context import Services
 from chatmina.ui.middleware import AuthMiddleware, security_headers
 from chatmina.webhooks import queue as webhook_queue
+from chatmina.webhooks.api import WebhooksApi
 
 log = logging.getLogger("chatmina")
 
@@ -154,6 +155,7 @@ def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
             KnowledgeApi,
             FunctionsApi,
             ChatApi,
+            WebhooksApi,
         ],
         middleware=[end_streams_on_stop, AuthMiddleware()],
         before_send=[security_headers(hsts=services.settings.secure_cookies)],
