@@ -52,6 +52,7 @@ from chatmina.ui.context import Services
 from chatmina.ui.middleware import AuthMiddleware, security_headers
 from chatmina.webhooks import queue as webhook_queue
 from chatmina.webhooks.api import WebhooksApi
+from chatmina.webhooks.routes import WebhooksController
 
 log = logging.getLogger("chatmina")
 
@@ -150,6 +151,7 @@ def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
             AssistantController,
             PlaygroundController,
             FunctionsController,
+            WebhooksController,
             EmailController,
             AccountsApi,
             KnowledgeApi,
