@@ -75,6 +75,7 @@ class WebhookReceiver:
         self.tls = tls
         self.path = path
         self.arrivals: list[Arrival] = []
+        self.started: list[str] = []  # webhook-ids of requests begun, answered or not
         self.processed: dict[str, Any] = {}
         self.duplicates = 0
         self.rejected: list[str] = []
@@ -125,6 +126,10 @@ class WebhookReceiver:
         with self._arrived:
             return self._arrived.wait_for(lambda: len(self.processed) >= count, timeout)
 
+    def wait_for_started(self, count: int, timeout: float = 10.0) -> bool:
+        with self._arrived:
+            return self._arrived.wait_for(lambda: len(self.started) >= count, timeout)
+
     def wait_for_arrivals(self, count: int, timeout: float = 10.0) -> bool:
         with self._arrived:
             return self._arrived.wait_for(lambda: len(self.arrivals) >= count, timeout)
@@ -141,6 +146,7 @@ class WebhookReceiver:
     def __exit__(self, *_: object) -> None:
         assert self._loop is not None and self._thread is not None
         self._call(self._stop_listening())
+        self._call(self._cancel_handlers())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
         self._loop.close()
@@ -162,6 +168,14 @@ class WebhookReceiver:
                 writer.close()
             await self._server.wait_closed()
             self._server = None
+
+    async def _cancel_handlers(self) -> None:
+        """Requests still being held (a delay) end with the receiver, without a warning."""
+        current = asyncio.current_task()
+        handlers = [t for t in asyncio.all_tasks() if t is not current]
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
@@ -193,9 +207,13 @@ class WebhookReceiver:
                 failure.times -= 1
                 if failure.times <= 0:
                     self._failures.pop(0)
+        msg_id = headers.get("webhook-id", "")
+        with self._arrived:
+            if self.keep_log:  # before any delay: what is in flight right now
+                self.started.append(msg_id)
+            self._arrived.notify_all()
         if behaviour.delay:
             await asyncio.sleep(behaviour.delay)
-        msg_id = headers.get("webhook-id", "")
         verified = self._verify(body, headers)
         if not verified:
             status, reply = 401, b'{"error":"signature"}'
