@@ -22,6 +22,7 @@ from tests.perf import (
     kb_search,
     login,
     startup,
+    webhooks,
 )
 from tests.perf.common import Result
 from tests.perf.kb_quality import run as kb_quality
@@ -37,6 +38,7 @@ BENCHMARKS: dict[str, Callable[[], list[Result]]] = {
     "backup": backup.run,
     "answer": answer.run,
     "functions": functions.run,
+    "webhooks": webhooks.run,
 }
 
 
