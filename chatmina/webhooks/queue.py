@@ -19,7 +19,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from chatmina import clock
@@ -196,24 +196,42 @@ def record_results(session: Session, results: Sequence[Result], now: dt.datetime
     )
     succeeded: set[int] = set()
     failed: dict[int, dt.datetime] = {}
+    changes: list[dict[str, object]] = []
     for r in results:
-        values: dict[str, object] = {
-            "claimed_until": None,
-            "last_status": r.response.status,
-            "last_error": (r.response.error or _status_error(r.response))[:500] or None,
+        change: dict[str, object] = {
+            "b_id": r.claimed.delivery_id,
+            "b_status": r.response.status,
+            "b_error": (r.response.error or _status_error(r.response))[:500] or None,
+            "b_state": "pending",
+            "b_next": now,
+            "b_finished": None,
         }
         endpoint_id = r.claimed.endpoint.id
         if r.response.ok:
-            values |= {"state": "delivered", "finished_at": now}
+            change |= {"b_state": "delivered", "b_finished": now}
             succeeded.add(endpoint_id)
         else:
             retry_at = next_attempt(r.claimed.attempt, now)
             if retry_at is None:
-                values |= {"state": "dead", "finished_at": now}
+                change |= {"b_state": "dead", "b_finished": now}
             else:
-                values["next_attempt_at"] = retry_at
+                change["b_next"] = retry_at
             failed.setdefault(endpoint_id, r.started_at)
-        session.execute(update(Delivery).where(Delivery.id == r.claimed.delivery_id).values(values))
+        changes.append(change)
+    # One executemany for the batch, not a statement per row.
+    session.connection().execute(
+        update(Delivery)
+        .where(Delivery.id == bindparam("b_id"))
+        .values(
+            claimed_until=None,
+            last_status=bindparam("b_status"),
+            last_error=bindparam("b_error"),
+            state=bindparam("b_state"),
+            next_attempt_at=bindparam("b_next"),
+            finished_at=bindparam("b_finished"),
+        ),
+        changes,
+    )
     if succeeded:
         session.execute(
             update(WebhookEndpoint)
