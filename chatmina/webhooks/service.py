@@ -32,7 +32,8 @@ MAX_PATTERNS = 20
 
 def event_patterns() -> list[str]:
     """What an endpoint may subscribe to: every type, every family ("conversation.*"), "*"."""
-    families = sorted({t.rsplit(".", 1)[0] + ".*" for t in EVENT_TYPES if "." in t})
+    parts = [t.split(".") for t in EVENT_TYPES]
+    families = sorted({".".join(p[:n]) + ".*" for p in parts for n in range(1, len(p))})
     return ["*", *families, *EVENT_TYPES]
 
 

@@ -3,6 +3,8 @@ verifies every signature with the standardwebhooks library, retries by travellin
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import select
 
@@ -181,3 +183,25 @@ async def test_an_expired_lease_is_sent_again_with_the_same_webhook_id(
     assert list(hooked.receiver.processed) == [claimed.msg_id]
     log = _attempts(services, claimed.delivery_id)
     assert [(a.attempt, a.error) for a in log] == [(1, queue.INTERRUPTED), (2, None)]
+
+
+async def test_a_finished_knowledge_import_is_delivered_as_an_event(
+    services: Services, personas: Personas, worker: DeliveryWorker, receiver: Any
+) -> None:
+    from chatmina.knowledge.parsers import ImportLimits
+    from tests.webhooks.conftest import add_endpoint
+
+    add_endpoint(services, personas.a_id, receiver, ["knowledge.*"])
+    files = [("returns.md", b"# Returns\n\nReturns are free for 30 days.\n")]
+    job_id = services.knowledge.start_file_import(
+        personas.a_id, personas.alice_id, files, ImportLimits(), "published"
+    )
+    assert services.knowledge.last_import is not None
+    services.knowledge.last_import.result(30)
+    assert await worker.tick() == 1
+    [payload] = receiver.processed.values()
+    assert payload["type"] == "knowledge.import.finished"
+    assert payload["data"] == {
+        "job_id": job_id, "status": "finished", "imported": 1, "updated": 0, "skipped": 0,
+        "failed": 0,
+    }  # fmt: skip
