@@ -53,7 +53,7 @@ def create_scheduler(services: Services) -> AsyncIOScheduler:
     # Event webhooks: due deliveries every second (a round repeats while a backlog lasts).
     deliveries = DeliveryWorker(services.db, services.keys, services.settings, services.mailer)
     scheduler.add_job(
-        deliveries.tick,
+        deliveries.scheduled,
         "interval",
         seconds=1,
         id="webhook-deliveries",

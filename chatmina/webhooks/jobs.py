@@ -53,6 +53,7 @@ class DeliveryWorker:
         self._client = client
         self.timeout = float(settings.webhook_timeout_seconds)
         self.lease = dt.timedelta(seconds=self.timeout) + LEASE_MARGIN
+        self._running: asyncio.Task[int] | None = None
 
     @property
     def client(self) -> OutboundClient:
@@ -63,6 +64,16 @@ class DeliveryWorker:
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()
+
+    async def scheduled(self) -> None:
+        """The scheduler's one-second job: starts a tick unless one is still running.
+
+        A tick can outlast the second (a backlog, slow receivers); returning at once keeps
+        APScheduler from logging every skipped second as a missed run."""
+        if self._running is not None and not self._running.done():
+            return
+        self._running = asyncio.create_task(self.tick())
+        self._running.add_done_callback(_log_failure)
 
     async def tick(self) -> int:
         """Send what is due; returns how many attempts were made.
@@ -160,3 +171,8 @@ class DeliveryWorker:
                 )
             except Exception:  # mail trouble must not stop deliveries; it is logged
                 log.exception("could not email %s about a disabled webhook", owner.email)
+
+
+def _log_failure(task: asyncio.Task[int]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("webhook delivery tick failed", exc_info=task.exception())
