@@ -52,7 +52,8 @@ def payload_of(event: Event) -> str:
         "timestamp": event.occurred_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
         "data": event.data,
     }
-    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+    # default=str: a datetime or UUID in an emitter's data must not fail the emitter's write.
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def record_event(session: Session, event: Event) -> None:
