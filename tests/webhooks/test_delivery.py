@@ -205,3 +205,15 @@ async def test_a_finished_knowledge_import_is_delivered_as_an_event(
         "job_id": job_id, "status": "finished", "imported": 1, "updated": 0, "skipped": 0,
         "failed": 0,
     }  # fmt: skip
+
+
+async def test_event_data_that_json_cannot_hold_is_sent_as_text(
+    services: Services, personas: Personas, hooked: Hooked, worker: DeliveryWorker
+) -> None:
+    import datetime as dt
+
+    when = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC)
+    emit(services, personas.a_id, "message.created", sent_at=when)
+    assert await worker.tick() == 1
+    [payload] = hooked.receiver.processed.values()
+    assert payload["data"] == {"sent_at": "2026-11-27 08:00:00+00:00"}
