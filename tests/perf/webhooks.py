@@ -32,7 +32,7 @@ from tests.server_helpers import RunningServer
 MASTER_KEY = "7e" * 32
 RATE_TARGET = 500.0
 RSS_TARGET_MB = 120.0
-HEADROOM = 2.2  # queued deliveries per second of run, over the target rate
+HEADROOM = 3.0  # queued deliveries per second of run, over the target rate
 WINDOW = 10
 
 
