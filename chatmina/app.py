@@ -37,6 +37,10 @@ from chatmina.conversations.live import Live
 from chatmina.conversations.routes import InboxController
 from chatmina.conversations.settings_routes import WidgetSettingsController
 from chatmina.conversations.widget_js import serve_widget
+from chatmina.events import EventBus
+from chatmina.functions.api import FunctionsApi
+from chatmina.functions.dispatch import FunctionDispatcher
+from chatmina.functions.routes import FunctionsController
 from chatmina.knowledge import embedders, embedding_sets
 from chatmina.knowledge import imports as knowledge_imports
 from chatmina.knowledge.api import KnowledgeApi
@@ -54,6 +58,9 @@ from chatmina.storage.migrate import migrate
 from chatmina.ui import errors, pages, static
 from chatmina.ui.context import Services
 from chatmina.ui.middleware import AuthMiddleware, security_headers
+from chatmina.webhooks import queue as webhook_queue
+from chatmina.webhooks.api import WebhooksApi
+from chatmina.webhooks.routes import WebhooksController
 
 log = logging.getLogger("chatmina")
 
@@ -67,6 +74,9 @@ def build_services(settings: Settings) -> Services:
     db = Database.open(settings.data_path, keys)
     migrate(db)
     vectors = embedding_sets.prepare(db, keys, embedders.from_settings(settings))
+    events = EventBus()
+    # Event webhooks: one queued delivery per subscribed endpoint, in the event's transaction.
+    events.subscribe(webhook_queue.record_event)
     services = Services(
         settings=settings,
         keys=keys,
@@ -81,9 +91,10 @@ def build_services(settings: Settings) -> Services:
         login_per_ip=RateLimiter(settings.login_attempts_per_ip, LOGIN_WINDOW_SECONDS),
         public_per_ip=RateLimiter(30, 60),
         vectors=vectors,
-        knowledge=KnowledgeJobs(db, vectors),
-        answerer=Answerer(db, keys, settings, vectors),
+        knowledge=KnowledgeJobs(db, vectors, events),
+        answerer=Answerer(db, keys, settings, vectors, FunctionDispatcher(db, keys, settings)),
         live=Live(db, settings),
+        events=events,
         trusted_proxies=frozenset(
             p.strip() for p in settings.trusted_proxies.split(",") if p.strip()
         ),
@@ -134,6 +145,8 @@ def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
             services.knowledge.stop()
             await services.live.answers.close()
             await services.answerer.clients.close()
+            if isinstance(services.answerer.dispatcher, FunctionDispatcher):
+                await services.answerer.dispatcher.aclose()
             services.db.checkpoint()
 
     app = ChatminaApp(
@@ -150,13 +163,17 @@ def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
             GapsController,
             AssistantController,
             PlaygroundController,
+            FunctionsController,
+            WebhooksController,
             EmailController,
             AccountsApi,
             KnowledgeApi,
+            FunctionsApi,
             ChatApi,
             WidgetApi,
             InboxController,
             WidgetSettingsController,
+            WebhooksApi,
         ],
         middleware=[end_streams_on_stop, widget_cors, AuthMiddleware()],
         before_send=[security_headers(hsts=services.settings.secure_cookies)],

@@ -225,7 +225,8 @@ def _lookup(host: str, port: int) -> list[IPAddress]:
     return addresses
 
 
-def _resolve_all_checked(host: str, port: int, allowlist: Allowlist) -> list[str]:
+def resolve_all_checked(host: str, port: int, allowlist: Allowlist) -> list[str]:
+    """Resolve ``host`` once and check every address; all of them, in the resolver's order."""
     literal = _normal_host(host)
     try:
         addresses: list[IPAddress] = [ipaddress.ip_address(literal)]
@@ -240,7 +241,7 @@ def _resolve_all_checked(host: str, port: int, allowlist: Allowlist) -> list[str
 
 def resolve_checked(host: str, port: int, allowlist: Allowlist) -> str:
     """Resolve ``host`` once, check every address, and return the one to connect to."""
-    return _resolve_all_checked(host, port, allowlist)[0]
+    return resolve_all_checked(host, port, allowlist)[0]
 
 
 # -- connecting ----------------------------------------------------------------------------
@@ -263,7 +264,7 @@ class _CheckedBackend(httpcore.NetworkBackend):
         socket_options: object = None,
     ) -> httpcore.NetworkStream:
         failure: Exception | None = None
-        for address in _resolve_all_checked(host, port, self._allowlist):
+        for address in resolve_all_checked(host, port, self._allowlist):
             try:
                 return self._sockets.connect_tcp(address, port, timeout, local_address, None)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
@@ -289,7 +290,7 @@ def _original(error: Exception) -> BaseException | None:
 
 
 @contextlib.contextmanager
-def _plain_errors(host: str) -> Iterator[None]:
+def plain_errors(host: str) -> Iterator[None]:
     """httpcore's exceptions, turned into messages a user can act on."""
     try:
         yield
@@ -321,7 +322,7 @@ class _ResponseBody(httpx.SyncByteStream):
         self._host = host
 
     def __iter__(self) -> Iterator[bytes]:
-        with _plain_errors(self._host):
+        with plain_errors(self._host):
             yield from self._response.iter_stream()
 
     def close(self) -> None:
@@ -348,7 +349,7 @@ class _CheckedTransport(httpx.BaseTransport):
             content=request.stream,
             extensions=request.extensions,
         )
-        with _plain_errors(request.url.host):
+        with plain_errors(request.url.host):
             response = self._pool.handle_request(core_request)
         return httpx.Response(
             status_code=response.status,
@@ -362,7 +363,7 @@ class _CheckedTransport(httpx.BaseTransport):
 
 
 @functools.cache
-def _default_ssl_context() -> ssl.SSLContext:
+def default_ssl_context() -> ssl.SSLContext:
     # certifi's bundle, like httpx: the packaged binary cannot count on the system's store.
     import certifi
 
@@ -483,7 +484,7 @@ def request(
     }
     send_headers.update((name.lower(), value) for name, value in (headers or {}).items())
     seen = {current}
-    transport = _CheckedTransport(allowlist, ssl_context or _default_ssl_context())
+    transport = _CheckedTransport(allowlist, ssl_context or default_ssl_context())
     with httpx.Client(
         transport=transport, trust_env=False, timeout=httpx.Timeout(timeout)
     ) as client:

@@ -8,8 +8,10 @@ import logging
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from chatmina.accounts import service as accounts
+from chatmina.functions.jobs import purge_call_log
 from chatmina.storage.backup import daily_backup_job
 from chatmina.ui.context import Services
+from chatmina.webhooks.jobs import DeliveryWorker
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,25 @@ def create_scheduler(services: Services) -> AsyncIOScheduler:
         args=[services.settings.data_path, services.keys, services.settings.backup_keep],
         id="daily-backup",
         next_run_time=dt.datetime.now(dt.UTC) + FIRST_BACKUP_DELAY,
+        coalesce=True,
+        max_instances=1,
+    )
+    scheduler.add_job(
+        purge_call_log,
+        "interval",
+        hours=6,
+        args=[services.db],
+        id="purge-function-call-log",
+        coalesce=True,
+        max_instances=1,
+    )
+    # Event webhooks: due deliveries every second (a round repeats while a backlog lasts).
+    deliveries = DeliveryWorker(services.db, services.keys, services.settings, services.mailer)
+    scheduler.add_job(
+        deliveries.scheduled,
+        "interval",
+        seconds=1,
+        id="webhook-deliveries",
         coalesce=True,
         max_instances=1,
     )

@@ -200,6 +200,15 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_hosts,
     ),
     Setting(
+        "webhook_timeout_seconds",
+        10,
+        "How long an event webhook delivery may take (connect, send, answer) before the "
+        "attempt counts as failed and is retried later.",
+        _parse_int,
+        minimum=1,
+        maximum=60,
+    ),
+    Setting(
         "embeddings",
         "builtin",
         "How knowledge is turned into vectors for search: builtin (no model, no network), "

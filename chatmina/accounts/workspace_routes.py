@@ -65,17 +65,6 @@ class WorkspaceController(Controller):
     def conversations(self, request: Req, slug: Slug) -> Response[Any]:
         return redirect(request, f"/w/{slug}/inbox")  # the inbox (conversations/routes.py)
 
-    @get("/functions", guards=[requires(Permission.VIEW_WORKSPACE)], sync_to_thread=True)
-    def functions(self, request: Req, slug: Slug) -> Response[Any]:
-        return page(
-            request,
-            "workspace/coming.html",
-            nav="functions",
-            section="Functions",
-            text="AI Functions let the assistant call your own systems through signed "
-            "webhooks. They are not available in this build yet.",
-        )
-
     # -- members -------------------------------------------------------------------------
 
     def _members_page(self, request: Req, status_code: int = 200, **extra: Any) -> Response[Any]:

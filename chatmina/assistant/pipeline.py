@@ -359,18 +359,22 @@ class Run:
             except ArgumentsInvalid as error:
                 entry.update(ok=False, content=f"Error: {error}. Nothing was run.")
                 entry["summary"] = str(error)
+                # A dispatcher with a call log records the refusal there too.
+                rejected = getattr(self.answerer.dispatcher, "rejected", None)
+                if rejected is not None:
+                    await rejected(tool, call.arguments, str(error), self._context(call))
             else:
-                context = CallContext(
-                    self.question.workspace_id,
-                    self.conversation_id,
-                    call.id,
-                    self.question.verified,
-                )
+                context = self._context(call)
                 outcome = await self.answerer.dispatcher.call(tool, arguments, context)
                 entry.update(ok=outcome.ok, content=outcome.content, summary=outcome.summary)
         entry["ms"] = _ms(began)
         self.record.tool_calls.append(entry)
         return entry
+
+    def _context(self, call: ToolCallRequest) -> CallContext:
+        return CallContext(
+            self.question.workspace_id, self.conversation_id, call.id, self.question.verified
+        )
 
     # -- bookkeeping ------------------------------------------------------------------
 

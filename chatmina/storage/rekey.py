@@ -89,7 +89,8 @@ def register_signed_rows(table: str, statement: str, effect: str) -> None:
 
 
 # What exists today. Identities must match the features' own (mail/service.py,
-# knowledge/embedding_sets.py, assistant/service.py, conversations/widget_settings.py);
+# knowledge/embedding_sets.py, assistant/service.py, conversations/widget_settings.py,
+# functions/service.py and calls.py);
 # the rotation tests decrypt each one afterwards.
 register_encrypted_column("smtp_config", "password_encrypted", lambda _row: "smtp:password")
 register_encrypted_column(
@@ -104,6 +105,37 @@ register_encrypted_column(
     "widget_settings",
     "identity_secret_encrypted",
     lambda row: f"widget_settings:{row['workspace_id']}",
+)
+register_encrypted_column(
+    "webhook_endpoints",
+    "secret_encrypted",
+    lambda row: f"webhook_endpoints:{row['public_id']}:secret",
+)
+register_encrypted_column(
+    "webhook_endpoints",
+    "previous_secret_encrypted",
+    lambda row: f"webhook_endpoints:{row['public_id']}:previous_secret",
+)
+register_encrypted_column(
+    "ai_functions", "secret_encrypted", lambda row: f"ai_functions:{row['id']}:secret"
+)
+register_encrypted_column(
+    "ai_functions",
+    "previous_secret_encrypted",
+    lambda row: f"ai_functions:{row['id']}:previous_secret",
+)
+register_encrypted_column(
+    "ai_functions", "headers_encrypted", lambda row: f"ai_functions:{row['id']}:headers"
+)
+register_encrypted_column(
+    "function_calls",
+    "arguments_encrypted",
+    lambda row: f"function_calls:{row['message_id']}:{row['attempt']}:arguments",
+)
+register_encrypted_column(
+    "function_calls",
+    "response_encrypted",
+    lambda row: f"function_calls:{row['message_id']}:{row['attempt']}:response",
 )
 register_encrypted_files("outbox", ".eml.enc", lambda name: "outbox:" + name)
 register_signed_rows("login_sessions", "DELETE FROM login_sessions", "login sessions ended")

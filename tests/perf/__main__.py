@@ -18,10 +18,12 @@ from tests.perf import (
     binary,
     conversations,
     embed,
+    functions,
     kb_ingest,
     kb_search,
     login,
     startup,
+    webhooks,
     widget_size,
 )
 from tests.perf.common import Result
@@ -39,6 +41,8 @@ BENCHMARKS: dict[str, Callable[[], list[Result]]] = {
     "answer": answer.run,
     "conversations": conversations.run,
     "widget_size": widget_size.run,
+    "functions": functions.run,
+    "webhooks": webhooks.run,
 }
 
 
