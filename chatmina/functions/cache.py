@@ -3,7 +3,7 @@
 A dispatcher keeps each workspace's functions in memory (no database work before a call
 goes out) and reloads when the generation it holds is no longer current. One process
 owns its database file, so an in-process counter is enough; the entries also age out
-after a while (see dispatch.py) to pick up what other code changes, like the allowlist.
+after a while (see dispatch.py); allowlist changes are counted by webhooks/client.py.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ ENTRY_MAX_AGE = 60.0  # seconds; picks up allowlist changes made elsewhere
 
 @dataclass
 class _Entry:
-    generation: int
+    generation: tuple[int, int]  # (functions changed, allowlist changed) counts
     loaded: float
     specs: dict[str, FunctionSpec]
     allowed: frozenset[str]
@@ -77,7 +77,15 @@ class FunctionDispatcher:
 
     # -- the workspace's functions, from memory --------------------------------------------
 
-    def _load(self, workspace_id: int, generation: int) -> _Entry:
+    def _generation(self, workspace_id: int) -> tuple[int, int]:
+        from chatmina.webhooks.client import allowlist_generation
+
+        return (
+            cache.generation(self._database, workspace_id),
+            allowlist_generation(self.db, workspace_id),
+        )
+
+    def _load(self, workspace_id: int, generation: tuple[int, int]) -> _Entry:
         from chatmina.webhooks.client import allowed_private_hosts
 
         specs = load_specs(self.db, self.keys, workspace_id)
@@ -87,7 +95,7 @@ class FunctionDispatcher:
         return entry
 
     async def _entry(self, workspace_id: int) -> _Entry:
-        generation = cache.generation(self._database, workspace_id)
+        generation = self._generation(workspace_id)
         entry = self._entries.get(workspace_id)
         fresh = entry is not None and time.monotonic() - entry.loaded < ENTRY_MAX_AGE
         if entry is None or entry.generation != generation or not fresh:

@@ -31,6 +31,19 @@ DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
+_allowlist_changes: dict[tuple[str, int], int] = {}
+
+
+def allowlist_changed(db: Database, workspace_id: int) -> None:
+    """Count a change of the workspace's allowlist, so cached copies (functions) reload."""
+    key = (str(db.path), workspace_id)
+    _allowlist_changes[key] = _allowlist_changes.get(key, 0) + 1
+
+
+def allowlist_generation(db: Database, workspace_id: int) -> int:
+    return _allowlist_changes.get((str(db.path), workspace_id), 0)
+
+
 def allowed_private_hosts(db: Database, workspace_id: int, settings: Settings) -> frozenset[str]:
     """The instance's CHATMINA_ALLOWED_PRIVATE_HOSTS plus the workspace's own entries."""
     with db.read() as session:

@@ -22,7 +22,7 @@ from chatmina.storage import crypto
 from chatmina.storage.db import Database
 from chatmina.storage.keys import Keys
 from chatmina.webhooks import signing
-from chatmina.webhooks.client import allowed_private_hosts, check_url
+from chatmina.webhooks.client import allowed_private_hosts, allowlist_changed, check_url
 from chatmina.webhooks.models import OutboundSettings, WebhookEndpoint
 
 ROTATION_OVERLAP = dt.timedelta(hours=24)
@@ -245,4 +245,5 @@ def save_private_hosts(db: Database, workspace_id: int, text: str) -> str:
         else:
             row.allowed_private_hosts = stored
             row.updated_at = clock.now()
+    allowlist_changed(db, workspace_id)
     return stored
