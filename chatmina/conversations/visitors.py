@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from chatmina import clock
+from chatmina.accounts.models import Workspace
 from chatmina.conversations.models import Visitor
 from chatmina.conversations.widget_settings import WidgetConfig
-from chatmina.errors import UserError
+from chatmina.errors import NotFound, UserError
 from chatmina.storage.db import Database
 from chatmina.storage.keys import Keys
 
@@ -123,6 +124,9 @@ def create(
     verified = _verify(config, user)
     now = clock.now()
     with db.write() as s:
+        # The widget's workspace is cached for a few seconds; it may have been deleted since.
+        if s.get(Workspace, workspace_id) is None:
+            raise NotFound("No such widget.")
         visitor = None
         if verified and user is not None:
             visitor = s.scalar(

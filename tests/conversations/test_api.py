@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from chatmina import clock
+from chatmina.accounts import service as accounts
+from chatmina.accounts.models import Workspace
 from chatmina.conversations import visitors, widget_settings
 from chatmina.ui.context import Services
 from tests.conftest import Personas
@@ -491,3 +493,15 @@ def test_the_api_docs_explain_the_widgets_problem_types(client: Any, personas: P
     page = client.get("/api/docs").text
     for name in ("origin-not-allowed", "visitor-token-invalid", "identity-invalid"):
         assert name in page
+
+
+def test_a_workspace_deleted_moments_ago_answers_404_not_500(
+    client: Any, services: Services, personas: Personas, sites: Sites
+) -> None:
+    new_visitor(client, sites.b)  # workspace B is now in the widget's short cache
+    with services.db.read() as s:
+        slug = s.get(Workspace, personas.b_id).slug  # type: ignore[union-attr]
+    accounts.delete_workspace(services.db, personas.b_id, slug)
+    response = client.post(api(sites.b, "/visitors"), json={})
+    assert response.status_code == 404, response.text
+    assert response.json()["detail"] == "No such widget."
