@@ -108,8 +108,14 @@ class Answers:
                     )
                 elif isinstance(event, ToolStatus) and event.state == "running":
                     live.answer_delta(
-                        ask.visitor_id, ask.conversation_id, "answer.status", f"{event.name}…"
+                        ask.visitor_id, ask.conversation_id, "answer.status", action(event.name)
                     )
                 elif isinstance(event, Finished) and event.message_id is not None:
                     changed = Changed(ask.conversation_id, event.message_id, ask.visitor_id)
                     await anyio.to_thread.run_sync(live.message_added, ask.workspace_id, changed)
+
+
+def action(function_name: str) -> str:
+    """What the visitor reads while a function runs: "check_order" -> "Check order…"."""
+    words = function_name.replace("_", " ").replace("-", " ").strip()
+    return (words[:1].upper() + words[1:] if words else "Working") + "…"

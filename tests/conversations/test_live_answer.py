@@ -9,9 +9,14 @@ import uuid
 
 import httpx
 
+from chatmina.ui.context import Services
+from chatmina.webhooks import service as webhooks
+from tests.conftest import Personas
 from tests.conversations.conftest import Sites, api
 from tests.conversations.sse import ServerEvent, events, read_until
-from tests.fakes.openai_server import FakeOpenAI, Say
+from tests.fakes.openai_server import CallTools, FakeOpenAI, Say
+from tests.fakes.webhook_receiver import WebhookReceiver
+from tests.functions.conftest import make_function
 
 ANSWER = "Open Billing, choose the order and press Request refund [1]. It takes five days [1]."
 
@@ -120,3 +125,28 @@ def test_a_visitor_may_hold_only_a_few_streams_open(live: str, sites: Sites) -> 
                     break
             assert time.monotonic() < deadline, "closed streams were not released"
             time.sleep(0.05)
+
+
+def test_the_visitor_sees_that_an_action_runs_while_a_function_is_called(
+    live: str, sites: Sites, model: FakeOpenAI, services: Services, personas: Personas
+) -> None:
+    with WebhookReceiver() as receiver:
+        receiver.behave(body=b'{"status": "shipped"}')
+        webhooks.save_private_hosts(services.db, personas.a_id, receiver.address)
+        _, secret = make_function(services, personas.a_id, receiver.url())
+        receiver.secrets = [secret]
+        model.script(CallTools([("order_status", {"order_id": "12345"})]), Say("It has shipped."))
+        with httpx.Client(base_url=live, timeout=10) as http:
+            auth = _visitor(http, sites.a)
+            with http.stream("GET", api(sites.a, "/events"), headers=auth) as stream:
+                received = events(stream)
+                next(received)
+                body = {"content": "Where is order 12345?", "client_id": str(uuid.uuid4())}
+                assert http.post(api(sites.a, "/messages"), json=body, headers=auth).is_success
+                seen = read_until(
+                    received, lambda e: e.name == "message" and e.data["role"] == "assistant"
+                )
+        assert receiver.arrivals and receiver.arrivals[0].verified
+    statuses = [e.data["text"] for e in seen if e.name == "answer.status"]
+    assert statuses == ["Order status…"]
+    assert seen[-1].data["content"] == "It has shipped."
