@@ -129,10 +129,15 @@ def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         scheduler: Any = None
+        deliveries: Any = None
         if run_scheduler:
             from chatmina.scheduler import create_scheduler
+            from chatmina.webhooks.jobs import DeliveryWorker
 
-            scheduler = create_scheduler(services)
+            deliveries = DeliveryWorker(
+                services.db, services.keys, services.settings, services.mailer
+            )
+            scheduler = create_scheduler(services, deliveries)
             scheduler.start()
             # A job still "running" belongs to a server process that is gone.
             knowledge_imports.interrupt_running(services.db)
@@ -142,6 +147,7 @@ def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
         finally:
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
+                await deliveries.aclose()  # a tick in flight is leased: retried after restart
             services.knowledge.stop()
             await services.live.answers.close()
             await services.answerer.clients.close()

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 FIRST_BACKUP_DELAY = dt.timedelta(minutes=5)
 
 
-def create_scheduler(services: Services) -> AsyncIOScheduler:
+def create_scheduler(services: Services, deliveries: DeliveryWorker) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(
         accounts.purge_expired,
@@ -51,7 +51,6 @@ def create_scheduler(services: Services) -> AsyncIOScheduler:
         max_instances=1,
     )
     # Event webhooks: due deliveries every second (a round repeats while a backlog lasts).
-    deliveries = DeliveryWorker(services.db, services.keys, services.settings, services.mailer)
     scheduler.add_job(
         deliveries.scheduled,
         "interval",

@@ -8,6 +8,7 @@ a full batch was due, so a backlog drains at the speed of the receivers, not of 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -62,8 +63,16 @@ class DeliveryWorker:
         return self._client
 
     async def aclose(self) -> None:
+        """Stop a tick in flight (its deliveries stay leased and are retried after the lease
+        runs out, with the same webhook-id) and close the connections."""
+        running, self._running = self._running, None
+        if running is not None and not running.done():
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
         if self._client is not None:
             await self._client.aclose()
+            self._client = None
 
     async def scheduled(self) -> None:
         """The scheduler's one-second job: starts a tick unless one is still running.

@@ -9,6 +9,7 @@ from chatmina.functions import calls
 from chatmina.functions.jobs import CALL_LOG_DAYS, purge_call_log
 from chatmina.scheduler import create_scheduler
 from chatmina.ui.context import Services
+from chatmina.webhooks.jobs import DeliveryWorker
 from tests.conftest import Personas
 from tests.functions.conftest import logged_calls, make_function
 
@@ -37,6 +38,8 @@ def test_calls_older_than_30_days_are_purged_and_newer_ones_kept(
 
 
 def test_the_purge_is_scheduled(services: Services) -> None:
-    scheduler = create_scheduler(services)
+    scheduler = create_scheduler(
+        services, DeliveryWorker(services.db, services.keys, services.settings, services.mailer)
+    )
     job = scheduler.get_job("purge-function-call-log")
     assert job is not None and job.func is purge_call_log

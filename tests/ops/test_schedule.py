@@ -79,8 +79,10 @@ def test_a_scheduled_backup_is_owner_only(settings: Settings, services: Services
 
 def test_the_server_checks_for_its_daily_backup_every_hour(services: Services) -> None:
     from chatmina.scheduler import create_scheduler
+    from chatmina.webhooks.jobs import DeliveryWorker
 
-    job = create_scheduler(services).get_job("daily-backup")
+    deliveries = DeliveryWorker(services.db, services.keys, services.settings, services.mailer)
+    job = create_scheduler(services, deliveries).get_job("daily-backup")
     assert job is not None
     assert job.trigger.interval == dt.timedelta(hours=1)
     assert job.args[0] == services.settings.data_path
