@@ -266,6 +266,18 @@ def find_session(
     return session, user
 
 
+def session_active(db: Database, session_id: int, policy: SessionPolicy) -> bool:
+    """Whether a session still exists and has neither expired nor idled out (read only)."""
+    now = clock.now()
+    with db.read() as s:
+        session = s.get(LoginSession, session_id)
+    return (
+        session is not None
+        and session.expires_at > now
+        and session.last_seen_at + policy.idle > now
+    )
+
+
 def end_session(db: Database, session_id: int) -> None:
     with db.write() as s:
         s.execute(delete(LoginSession).where(LoginSession.id == session_id))

@@ -14,7 +14,8 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, Parameter
 from litestar.response import Stream
 
-from chatmina.accounts.roles import Permission
+from chatmina.accounts import service as accounts
+from chatmina.accounts.roles import Permission, can
 from chatmina.conversations import inbox, routing
 from chatmina.conversations.routing import Changed
 from chatmina.conversations.stream import inbox_events
@@ -112,8 +113,21 @@ class InboxController(Controller):
     @get("/events")
     async def events(self, request: Req, slug: Slug) -> Stream:
         workspace = member_workspace(request)
+        svc, auth = services_of(request), get_auth(request.scope)
+        user_id, session_id = _user_id(request), auth.session_id
+
+        def still_allowed() -> bool:
+            member = accounts.membership(svc.db, user_id, slug)
+            return (
+                session_id is not None
+                and accounts.session_active(svc.db, session_id, svc.session_policy)
+                and member is not None
+                and member[0].id == workspace.id
+                and can(member[1], Permission.HANDLE_CONVERSATIONS)
+            )
+
         return Stream(
-            inbox_events(services_of(request).live, workspace.id),
+            inbox_events(svc.live, workspace.id, still_allowed),
             media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )

@@ -8,7 +8,8 @@ saw and the replay fills the gap.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 import anyio.to_thread
 
@@ -19,6 +20,7 @@ from chatmina.storage.db import Database
 
 PING_S = 20.0
 PING = b": ping\n\n"
+RECHECK_S = 20.0  # how soon a signed-out or removed agent's open inbox stream ends
 
 
 async def visitor_events(
@@ -52,13 +54,22 @@ async def visitor_events(
         live.broker.visitors.remove(visitor.id, subscription)
 
 
-async def inbox_events(live: Live, workspace_id: int) -> AsyncIterator[bytes]:
+async def inbox_events(
+    live: Live, workspace_id: int, still_allowed: Callable[[], bool]
+) -> AsyncIterator[bytes]:
+    """``still_allowed`` (run in a thread every RECHECK_S) ends the stream once the agent's
+    session or membership is gone: a stream outlives the request that checked them."""
     live.broker.bind()
     subscription = live.broker.inboxes.add(workspace_id)
+    checked = time.monotonic()
     try:
         yield b": connected\n\n"
         while True:
-            frames = await subscription.next(PING_S)
+            if time.monotonic() - checked >= RECHECK_S:
+                if not await anyio.to_thread.run_sync(still_allowed):
+                    return
+                checked = time.monotonic()
+            frames = await subscription.next(min(PING_S, RECHECK_S))
             if frames is None:
                 yield PING
                 continue

@@ -3,11 +3,15 @@ visitor typing as they happen, and the visitor sees the agent's reply and typing
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
 import httpx
 
+from chatmina.accounts import service as accounts
+from chatmina.conversations import stream
+from chatmina.ui.context import Services
 from tests.conftest import PASSWORD, Personas
 from tests.conversations.conftest import Sites, api
 from tests.conversations.sse import events, read_until
@@ -86,3 +90,19 @@ def test_the_visitor_sees_the_agents_typing_and_reply_live(
             )
             assert resolved[-1].data["resolved_at"]
     alice.close()
+
+
+def test_an_agent_removed_from_the_workspace_stops_receiving_the_live_inbox(
+    live: str, sites: Sites, personas: Personas, services: Services, monkeypatch: Any
+) -> None:
+    # The stream re-checks the session and membership every RECHECK_S (20 s in use).
+    monkeypatch.setattr(stream, "RECHECK_S", 0.2)
+    bob = _agent(live, "bob@example.com")
+    with bob.client.stream("GET", f"/w/{personas.a_slug}/inbox/events", timeout=10) as opened:
+        assert opened.status_code == 200
+        accounts.remove_member(services.db, personas.a_id, "owner", personas.bob_id)
+        started = time.monotonic()
+        remaining = list(opened.iter_lines())  # returns once the server ends the stream
+    assert time.monotonic() - started < 5
+    assert not any(line.startswith("event:") for line in remaining)
+    bob.close()
