@@ -115,6 +115,9 @@ def list_rows(
     assignee: str = "",
     query: str = "",
     user_id: int | None = None,
+    *,
+    limit: int = LIST_LIMIT,
+    offset: int = 0,
 ) -> list[Row]:
     """Widget conversations, latest first. ``assignee``: "me", "none", a user id or ""."""
     if view not in VIEWS:
@@ -130,7 +133,8 @@ def list_rows(
             Conversation.state.in_(VIEWS[view][1]),
         )
         .order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
-        .limit(LIST_LIMIT)
+        .limit(limit)
+        .offset(offset)
     )
     if assignee == "me" and user_id is not None:
         stmt = stmt.where(Conversation.assignee_id == user_id)

@@ -40,8 +40,10 @@ def _user_id(request: Req) -> int:
 def _filters(request: Req) -> dict[str, str]:
     query = request.query_params
     view = query.get("view", "open")
+    number = query.get("page", "1")
     return {
         "view": view if view in inbox.VIEWS else "open",
+        "page": number if number.isdigit() and 1 <= len(number) <= 4 and number != "0" else "1",
         "assignee": query.get("assignee", "")[:20],
         "q": query.get("q", "")[: inbox.MAX_QUERY],
     }
@@ -76,14 +78,25 @@ class InboxController(Controller):
             if detail.row.unread:
                 routing.mark_read(svc.db, workspace.id, conversation_id)
                 svc.live.conversation_changed(workspace.id, Changed(conversation_id))
+        number = int(filters["page"])
+        rows = inbox.list_rows(
+            svc.db,
+            workspace.id,
+            filters["view"],
+            filters["assignee"],
+            filters["q"],
+            user_id,
+            limit=inbox.LIST_LIMIT + 1,  # one more tells whether an older page exists
+            offset=(number - 1) * inbox.LIST_LIMIT,
+        )
         return page(
             request,
             "conversations/inbox.html",
             nav="inbox",
             status_code=status_code,
-            rows=inbox.list_rows(
-                svc.db, workspace.id, filters["view"], filters["assignee"], filters["q"], user_id
-            ),
+            rows=rows[: inbox.LIST_LIMIT],
+            older=len(rows) > inbox.LIST_LIMIT,
+            page_number=number,
             counts=inbox.counts(svc.db, workspace.id, user_id),
             views=[(key, label) for key, (label, _) in inbox.VIEWS.items()],
             view_states=inbox.VIEWS[filters["view"]][1],

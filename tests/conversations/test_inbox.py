@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
 import pytest
 
+from chatmina import clock
 from chatmina.conversations import routing
 from chatmina.conversations import service as conversations
+from chatmina.conversations.inbox import LIST_LIMIT
+from chatmina.conversations.models import Conversation
 from chatmina.conversations.service import AnswerRecord
 from chatmina.ui.context import Services
 from tests.conftest import Personas
@@ -307,3 +311,30 @@ def test_the_old_conversations_address_leads_to_the_inbox(alice: Any, personas: 
     response = alice.get(f"/w/{personas.a_slug}/conversations", follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"] == f"/w/{personas.a_slug}/inbox"
+
+
+def test_a_long_list_pages_older_conversations_with_the_filters_kept(
+    alice: Any, services: Services, personas: Personas
+) -> None:
+    start_at = clock.now()
+    with services.db.write() as s:
+        for n in range(LIST_LIMIT + 5):
+            at = start_at + dt.timedelta(seconds=n)  # n = 0 is the oldest
+            s.add(
+                Conversation(
+                    workspace_id=personas.a_id, channel="widget", state="waiting",
+                    created_at=at, updated_at=at, last_message_at=at, preview=f"number {n}",
+                )
+            )  # fmt: skip
+    first = alice.get(f"/w/{personas.a_slug}/inbox?view=open&q=")
+    assert first.status_code == 200
+    assert len(row_ids(first.text)) == LIST_LIMIT and "number 104" in first.text
+    assert "number 4<" not in first.text and 'rel="next"' in first.text
+    older = re.search(r'href="([^"]+)" rel="next"', first.text)
+    assert older is not None
+    second = alice.get(older.group(1).replace("&amp;", "&"))
+    assert len(row_ids(second.text)) == 5 and "number 0" in second.text
+    assert 'rel="prev"' in second.text and 'rel="next"' not in second.text
+    assert "view=open" in older.group(1)
+    # A page number that is not one shows the first page, not an error.
+    assert alice.get(f"/w/{personas.a_slug}/inbox?page=abc").status_code == 200
