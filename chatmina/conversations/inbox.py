@@ -91,6 +91,30 @@ class Detail:
     resolved_at: dt.datetime | None
     entries: list[Entry]
 
+    @property
+    def browser(self) -> str:
+        return browser_summary(self.user_agent)
+
+
+# Order matters: Edge and Opera also say "Chrome", Chrome also says "Safari".
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"),
+             ("Chrome/", "Chrome"), ("Version/", "Safari"))  # fmt: skip
+_SYSTEMS = (("Android", "Android"), ("iPhone", "iOS"), ("iPad", "iPadOS"),
+            ("Windows", "Windows"), ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"),
+            ("Linux", "Linux"))  # fmt: skip
+
+
+def browser_summary(user_agent: str) -> str:
+    """ "Chrome 126 on Windows" from a User-Agent header, for agents to read at a glance."""
+    name = next(((n, m) for m, n in _BROWSERS if m in user_agent), None)
+    system = next((n for m, n in _SYSTEMS if m in user_agent), "")
+    if name is None:
+        return user_agent[:80]
+    label, marker = name
+    version = user_agent.split(marker, 1)[1].split(".", 1)[0].split(" ", 1)[0]
+    browser = f"{label} {version}" if version.isdigit() else label
+    return f"{browser} on {system}" if system else browser
+
 
 def as_row(c: Conversation, v: Visitor | None, names: dict[int, str]) -> Row:
     return Row(

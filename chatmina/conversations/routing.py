@@ -25,6 +25,7 @@ from chatmina.conversations.service import (
     emit,
     event_message,
     latest,
+    preview_text,
     start_conversation,
 )
 from chatmina.errors import Conflict, NotFound, UserError
@@ -199,7 +200,7 @@ def reply(
             _assign(db, s, conversation, user_id)
         message = _add(s, conversation, "agent", content, user_id)
         conversation.last_message_at = message.created_at
-        conversation.preview = " ".join(content.split())[:200]
+        conversation.preview = preview_text(content)
         conversation.unread = 0
         emit(
             db,

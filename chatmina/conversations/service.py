@@ -8,6 +8,7 @@ stores them; routing.py has the handoff and the agents' side, inbox.py the lists
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -200,7 +201,7 @@ def add_answer(db: Database, workspace_id: int, conversation_id: int, answer: An
         conversation.updated_at = now
         if conversation.channel == WIDGET:
             conversation.last_message_at = now
-            conversation.preview = _preview(answer.content)
+            conversation.preview = preview_text(answer.content)
             emit(
                 db,
                 s,
@@ -241,8 +242,22 @@ def messages(db: Database, workspace_id: int, conversation_id: int) -> Sequence[
         ).all()
 
 
-def _preview(text: str) -> str:
-    return " ".join(text.split())[:PREVIEW_CHARS]
+_PLAIN = (
+    (re.compile(r"\s*\[\d+\]"), ""),  # citations
+    (re.compile(r"(?m)^\s{0,3}(?:#{1,6}|>|[-*+]|\d+[.)])\s+"), ""),  # headings, quotes, lists
+    (re.compile(r"(\*\*|__)(.+?)\1"), r"\2"),  # bold
+    (re.compile(r"(?<!\w)([*_])(?!\s)(.+?)(?<!\s)\1(?!\w)"), r"\2"),  # italics
+    (re.compile(r"`+"), ""),
+    (re.compile(r"\[([^\]]*)\]\([^)]*\)"), r"\1"),  # links: their text
+)
+
+
+def preview_text(text: str) -> str:
+    """The message as one short line of plain text for the inbox list."""
+    plain = text
+    for pattern, replacement in _PLAIN:
+        plain = pattern.sub(replacement, plain)
+    return " ".join(plain.split())[:PREVIEW_CHARS]
 
 
 def _visitor_id(s: Session, conversation: Conversation) -> str | None:
@@ -432,7 +447,7 @@ def post_visitor_message(
         s.flush()
         conversation.updated_at = now
         conversation.last_message_at = now
-        conversation.preview = _preview(content)
+        conversation.preview = preview_text(content)
         conversation.unread += 1
         if page_url:
             conversation.page_url = page_url[:2000]

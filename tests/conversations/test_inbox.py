@@ -11,7 +11,7 @@ import pytest
 from chatmina import clock
 from chatmina.conversations import routing
 from chatmina.conversations import service as conversations
-from chatmina.conversations.inbox import LIST_LIMIT
+from chatmina.conversations.inbox import LIST_LIMIT, browser_summary
 from chatmina.conversations.models import Conversation
 from chatmina.conversations.service import AnswerRecord
 from chatmina.ui.context import Services
@@ -338,3 +338,33 @@ def test_a_long_list_pages_older_conversations_with_the_filters_kept(
     assert "view=open" in older.group(1)
     # A page number that is not one shows the first page, not an error.
     assert alice.get(f"/w/{personas.a_slug}/inbox?page=abc").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "shown"),
+    [
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+         "Chrome/126.0.0.0 Safari/537.36 Edg/126.0.2592.87", "Edge 126 on Windows"),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+         "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", "Safari 17 on iOS"),
+        ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:127.0) Gecko/20100101 Firefox/127.0",
+         "Firefox 127 on macOS"),
+        ("Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) "
+         "Chrome/126.0.0.0 Mobile Safari/537.36", "Chrome 126 on Android"),
+        ("curl/8.5.0", "curl/8.5.0"),
+    ],
+)  # fmt: skip
+def test_the_visitor_panel_names_the_browser_at_a_glance(user_agent: str, shown: str) -> None:
+    assert browser_summary(user_agent) == shown
+
+
+def test_the_list_shows_the_latest_message_as_plain_text(
+    alice: Any, services: Services, personas: Personas, sites: Sites
+) -> None:
+    _, cid = start(alice, sites)
+    routing.reply(
+        services.db, personas.a_id, cid, personas.bob_id,
+        "## Refunds\n\nOpen **Billing**, press *Request refund* [1] (see [the guide](https://x.test)).",
+    )  # fmt: skip
+    html = alice.get(f"/w/{personas.a_slug}/inbox?view=all").text
+    assert "Refunds Open Billing, press Request refund (see the guide)." in html
