@@ -42,8 +42,12 @@ class Answers:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
         self._locks: dict[int, tuple[asyncio.Lock, int]] = {}  # lock, answers waiting on it
+        self._streaming: dict[int, asyncio.Task[None]] = {}  # conversation -> its answer
+        self._stopped: set[int] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self, answerer: Answerer, live: Live, ask: Ask) -> None:
+        self._loop = asyncio.get_running_loop()
         task = asyncio.create_task(self._answer(answerer, live, ask))
         self._tasks.add(task)  # a task nobody references can be garbage-collected mid-way
         task.add_done_callback(self._tasks.discard)
@@ -57,6 +61,20 @@ class Answers:
         """Until every answer started so far is stored (tests, shutdown)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def stop(self, conversation_id: int) -> None:
+        """A person took the conversation: end the assistant's answer in progress, keeping
+        what the visitor was already shown. Safe to call from any thread."""
+        task, loop = self._streaming.get(conversation_id), self._loop
+        if task is None or loop is None:
+            return
+
+        def cancel() -> None:
+            if self._streaming.get(conversation_id) is task and not task.done():
+                self._stopped.add(conversation_id)
+                task.cancel()
+
+        loop.call_soon_threadsafe(cancel)
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -76,9 +94,20 @@ class Answers:
                 if state != "bot":
                     return
                 live.typing_to_visitor(ask.visitor_id, "assistant", "", True)
+                task = asyncio.current_task()
+                assert task is not None
+                self._streaming[ask.conversation_id] = task
                 try:
                     await self._stream(answerer, live, ask)
+                except asyncio.CancelledError:
+                    if ask.conversation_id not in self._stopped:
+                        raise  # shutting down
+                    self._stopped.discard(ask.conversation_id)
+                    task.uncancel()
+                    # The cut answer was stored as "cancelled": the visitor keeps what they saw.
+                    await anyio.to_thread.run_sync(self._show_cut_answer, live, ask)
                 finally:
+                    self._streaming.pop(ask.conversation_id, None)
                     live.typing_to_visitor(ask.visitor_id, "assistant", "", False)
         except Exception:
             log.exception("the widget answer in conversation %s failed", ask.conversation_id)
@@ -88,6 +117,13 @@ class Answers:
                 del self._locks[ask.conversation_id]
             else:
                 self._locks[ask.conversation_id] = (lock, waiting - 1)
+
+    @staticmethod
+    def _show_cut_answer(live: Live, ask: Ask) -> None:
+        message_id = conversations.last_answer_id(live.db, ask.workspace_id, ask.conversation_id)
+        if message_id is not None:
+            changed = Changed(ask.conversation_id, message_id, ask.visitor_id)
+            live.message_added(ask.workspace_id, changed)
 
     async def _stream(self, answerer: Answerer, live: Live, ask: Ask) -> None:
         question = Question(

@@ -130,6 +130,8 @@ class Live:
             conversation = s.get(Conversation, changed.conversation_id)
             assert conversation is not None
             names = conversations.user_names(s, {conversation.assignee_id})
+        if conversation.state != "bot":
+            self.answers.stop(conversation.id)  # the assistant is silent while a person handles it
         public = conversations.public_conversation(
             conversation, names.get(conversation.assignee_id or 0)
         )

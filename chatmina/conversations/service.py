@@ -233,6 +233,22 @@ def history(
     return [Turn("user" if r.role == "visitor" else "assistant", r.content) for r in reversed(rows)]
 
 
+def last_answer_id(db: Database, workspace_id: int, conversation_id: int) -> int | None:
+    """The latest assistant message with any text, if there is one."""
+    with db.read() as s:
+        return s.scalar(
+            select(Message.id)
+            .where(
+                Message.workspace_id == workspace_id,
+                Message.conversation_id == conversation_id,
+                Message.role == "assistant",
+                Message.content != "",
+            )
+            .order_by(Message.id.desc())
+            .limit(1)
+        )
+
+
 def messages(db: Database, workspace_id: int, conversation_id: int) -> Sequence[Message]:
     with db.read() as s:
         return s.scalars(

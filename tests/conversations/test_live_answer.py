@@ -9,6 +9,7 @@ import uuid
 
 import httpx
 
+from chatmina.conversations import routing
 from chatmina.ui.context import Services
 from chatmina.webhooks import service as webhooks
 from tests.conftest import Personas
@@ -150,3 +151,34 @@ def test_the_visitor_sees_that_an_action_runs_while_a_function_is_called(
     statuses = [e.data["text"] for e in seen if e.name == "answer.status"]
     assert statuses == ["Order status…"]
     assert seen[-1].data["content"] == "It has shipped."
+
+
+def test_an_agent_taking_over_stops_the_answer_being_written_and_keeps_what_was_shown(
+    live: str, sites: Sites, model: FakeOpenAI, services: Services, personas: Personas
+) -> None:
+    model.tokens_per_second = 10  # long enough to take over mid-answer
+    model.script(Say(" ".join(["Refunds take five days to arrive."] * 12)))
+    with httpx.Client(base_url=live, timeout=10) as http:
+        auth = _visitor(http, sites.a)
+        with http.stream("GET", api(sites.a, "/events"), headers=auth) as stream:
+            received = events(stream)
+            next(received)
+            body = {"content": "How do I get a refund?", "client_id": str(uuid.uuid4())}
+            cid = http.post(api(sites.a, "/messages"), json=body, headers=auth).json()[
+                "conversation"
+            ]["id"]
+            shown = read_until(received, lambda e: e.name == "answer.delta")
+            changed = routing.assign(services.db, personas.a_id, cid, personas.alice_id)
+            services.live.conversation_changed(personas.a_id, changed)
+            rest = read_until(
+                received, lambda e: e.name == "message" and e.data["role"] == "assistant"
+            )
+    assert model.wait_for_disconnect(5), "the model's stream is closed"
+    seen = shown + rest
+    kept = rest[-1].data
+    written = "".join(e.data["text"] for e in seen if e.name == "answer.delta")
+    assert kept["outcome"] == "cancelled" and kept["content"] == written
+    assert 0 < len(written) < len("Refunds take five days to arrive.") * 12
+    states = [e.data["state"] for e in seen if e.name == "conversation"]
+    assert states[-1] == "assigned"
+    assert services.live.answers.running == 0
