@@ -398,25 +398,6 @@ def current(db: Database, visitor: Visitor) -> tuple[dict[str, Any] | None, list
         )
 
 
-def messages_after(db: Database, visitor: Visitor, after: int) -> list[dict[str, Any]]:
-    """Replay for a reconnecting widget: the current conversation's messages after ``after``."""
-    with db.read() as s:
-        conversation = latest(s, visitor)
-        if conversation is None:
-            return []
-        rows = s.scalars(
-            select(Message)
-            .where(
-                Message.conversation_id == conversation.id,
-                Message.role != "note",
-                Message.id > after,
-            )
-            .order_by(Message.id)
-        ).all()
-        names = user_names(s, {m.author_id for m in rows})
-        return [public_message(m, names.get(m.author_id or 0)) for m in rows]
-
-
 def post_visitor_message(
     db: Database,
     visitor: Visitor,

@@ -29,14 +29,14 @@ async def visitor_events(
     live.broker.bind()
     subscription = live.broker.visitors.add(visitor.id)
     try:
-        conversation, _ = await anyio.to_thread.run_sync(conversations.current, db, visitor)
+        # One read gives the state and the replay (messages after ``after``).
+        conversation, messages = await anyio.to_thread.run_sync(conversations.current, db, visitor)
         yield frame("conversation", conversation).data
         last = after
-        for message in await anyio.to_thread.run_sync(
-            conversations.messages_after, db, visitor, after
-        ):
-            yield frame("message", message, message["id"]).data
-            last = max(last, message["id"])
+        for message in messages:
+            if message["id"] > after:
+                yield frame("message", message, message["id"]).data
+                last = max(last, message["id"])
         while True:
             frames = await subscription.next(PING_S)
             if frames is None:

@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -25,8 +26,10 @@ from chatmina.storage.crypto import DecryptionError
 from chatmina.storage.db import Database
 from chatmina.storage.keys import Keys
 from chatmina.webhooks import queue, signing
-from chatmina.webhooks.client import OutboundClient, Response, allowed_private_hosts
 from chatmina.webhooks.service import signing_secrets
+
+if TYPE_CHECKING:  # the client brings httpcore and chatmina.net (httpx): not at start-up
+    from chatmina.webhooks.client import OutboundClient
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,8 @@ class DeliveryWorker:
     @property
     def client(self) -> OutboundClient:
         if self._client is None:  # made on the event loop that uses it
+            from chatmina.webhooks.client import OutboundClient
+
             self._client = OutboundClient(max_connections=self.batch * LANES)
         return self._client
 
@@ -116,6 +121,8 @@ class DeliveryWorker:
             return queue.record_results(session, results, clock.now())
 
     async def _send_all(self, claimed: list[queue.Claimed]) -> list[queue.Result]:
+        from chatmina.webhooks.client import allowed_private_hosts
+
         allowed: dict[int, frozenset[str]] = {}
         for workspace_id in {c.workspace_id for c in claimed}:
             allowed[workspace_id] = await anyio.to_thread.run_sync(
@@ -141,6 +148,8 @@ class DeliveryWorker:
     ) -> queue.Result:
         started = clock.now()
         if secrets is None:
+            from chatmina.webhooks.client import Response
+
             failed = Response(None, 0.0, b"", False, "the endpoint's signing secret is unreadable")
             return queue.Result(claimed, started, failed)
         headers = signing.signature_headers(

@@ -18,6 +18,7 @@ import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -25,9 +26,11 @@ from sqlalchemy.orm import Session
 from chatmina import clock
 from chatmina.events import Event
 from chatmina.webhooks import signing
-from chatmina.webhooks.client import Response
 from chatmina.webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
 from chatmina.webhooks.service import matches
+
+if TYPE_CHECKING:
+    from chatmina.webhooks.client import Response
 
 RETRY_DELAYS = (
     dt.timedelta(seconds=5),
