@@ -23,8 +23,7 @@ from chatmina.functions.validation import Definition
 from chatmina.storage import crypto
 from chatmina.storage.db import Database
 from chatmina.storage.keys import Keys
-
-PREVIOUS_SECRET_VALID = dt.timedelta(hours=24)
+from chatmina.webhooks.signing import ROTATION_OVERLAP, new_secret, previous_still_signs
 
 
 def secret_identity(function_id: int) -> str:
@@ -82,8 +81,7 @@ class FunctionSpec:
     def signing_secrets(self, now: dt.datetime) -> list[str]:
         """The current secret, then the previous one while it is still valid."""
         found = [self.secret]
-        expires = self.previous_secret_expires_at
-        if self.previous_secret and expires is not None and now < expires:
+        if self.previous_secret and previous_still_signs(self.previous_secret_expires_at, now):
             found.append(self.previous_secret)
         return found
 
@@ -106,7 +104,7 @@ def _set_headers(keys: Keys, row: AiFunction, headers: dict[str, str]) -> None:
 
 def _view(keys: Keys, row: AiFunction) -> FunctionView:
     expires = row.previous_secret_expires_at
-    if expires is not None and expires <= clock.now():
+    if not previous_still_signs(expires, clock.now()):
         expires = None
     return FunctionView(
         id=row.id,
@@ -163,8 +161,6 @@ def create_function(
     db: Database, keys: Keys, workspace_id: int, data: Definition
 ) -> tuple[FunctionView, str]:
     """The new function and its signing secret (the only time it is shown)."""
-    from chatmina.webhooks.signing import new_secret
-
     secret = new_secret()
     now = clock.now()
     with db.write() as s:
@@ -231,8 +227,6 @@ def rotate_secret(
     db: Database, keys: Keys, workspace_id: int, function_id: int
 ) -> tuple[FunctionView, str]:
     """A new secret; the current one keeps signing for 24 hours (an older one stops)."""
-    from chatmina.webhooks.signing import new_secret
-
     secret = new_secret()
     now = clock.now()
     with db.write() as s:
@@ -241,7 +235,7 @@ def rotate_secret(
         row.previous_secret_encrypted = crypto.encrypt(
             keys.secrets, current, previous_secret_identity(row.id)
         )
-        row.previous_secret_expires_at = now + PREVIOUS_SECRET_VALID
+        row.previous_secret_expires_at = now + ROTATION_OVERLAP
         row.secret_encrypted = crypto.encrypt(keys.secrets, secret, secret_identity(row.id))
         row.secret_rotated_at = now
         row.updated_at = now

@@ -24,7 +24,6 @@ from chatmina.storage.keys import Keys
 from chatmina.webhooks import signing
 from chatmina.webhooks.models import OutboundSettings, WebhookEndpoint
 
-ROTATION_OVERLAP = dt.timedelta(hours=24)
 MAX_ENDPOINTS = 50
 MAX_PATTERNS = 20
 
@@ -72,7 +71,7 @@ def signing_secrets(keys: Keys, endpoint: WebhookEndpoint, now: dt.datetime) -> 
     24 hours last."""
     found = [crypto.decrypt(keys.secrets, endpoint.secret_encrypted, _identity(endpoint, "secret"))]
     expires = endpoint.previous_secret_expires_at
-    if endpoint.previous_secret_encrypted and expires is not None and now < expires:
+    if endpoint.previous_secret_encrypted and signing.previous_still_signs(expires, now):
         identity = _identity(endpoint, "previous_secret")
         found.append(crypto.decrypt(keys.secrets, endpoint.previous_secret_encrypted, identity))
     return found
@@ -90,10 +89,10 @@ def _checked(db: Database, settings: Settings, workspace_id: int, given: Endpoin
     if not given.url.strip():
         raise UserError("Enter the URL that receives the events.", "url")
     if len(given.description) > 500:
+        raise UserError("The description is longer than 500 characters.", "description")
     # Lazily: the checks bring chatmina.net and httpx, which start-up does without.
     from chatmina.webhooks.client import allowed_private_hosts, check_url
 
-        raise UserError("The description is longer than 500 characters.", "description")
     check_url(given.url.strip(), allowed_private_hosts(db, workspace_id, settings))
 
 
@@ -207,7 +206,7 @@ def rotate_secret(
         endpoint.previous_secret_encrypted = crypto.encrypt(
             keys.secrets, current, _identity(endpoint, "previous_secret")
         )
-        endpoint.previous_secret_expires_at = now + ROTATION_OVERLAP
+        endpoint.previous_secret_expires_at = now + signing.ROTATION_OVERLAP
         endpoint.secret_encrypted = crypto.encrypt(
             keys.secrets, secret, _identity(endpoint, "secret")
         )
@@ -246,8 +245,8 @@ def save_private_hosts(db: Database, workspace_id: int, text: str) -> str:
                                    updated_at=clock.now()))  # fmt: skip
         else:
             row.allowed_private_hosts = stored
+            row.updated_at = clock.now()
     from chatmina.webhooks.client import allowlist_changed
 
-            row.updated_at = clock.now()
     allowlist_changed(db, workspace_id)
     return stored

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -18,6 +19,12 @@ from collections.abc import Sequence
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a format prefix, not a secret)
 _SECRET_BYTES = 32
+ROTATION_OVERLAP = dt.timedelta(hours=24)  # how long a rotated-out secret keeps signing
+
+
+def previous_still_signs(expires_at: dt.datetime | None, now: dt.datetime) -> bool:
+    """Whether a rotated-out secret still signs (AI Functions and webhooks share the rule)."""
+    return expires_at is not None and now < expires_at
 
 
 def new_secret() -> str:
