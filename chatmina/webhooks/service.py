@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from chatmina import clock
 from chatmina.errors import NotFound, UserError
@@ -139,17 +140,21 @@ def list_endpoints(db: Database, workspace_id: int) -> list[WebhookEndpoint]:
         )
 
 
-def get_endpoint(db: Database, workspace_id: int, public_id: str) -> WebhookEndpoint:
-    with db.read() as s:
-        endpoint = s.scalar(
-            select(WebhookEndpoint).where(
-                WebhookEndpoint.workspace_id == workspace_id,
-                WebhookEndpoint.public_id == public_id,
-            )
+def _find(s: Session, workspace_id: int, public_id: str) -> WebhookEndpoint:
+    endpoint = s.scalar(
+        select(WebhookEndpoint).where(
+            WebhookEndpoint.workspace_id == workspace_id,
+            WebhookEndpoint.public_id == public_id,
         )
+    )
     if endpoint is None:
         raise NotFound("No such webhook endpoint in this workspace.")
     return endpoint
+
+
+def get_endpoint(db: Database, workspace_id: int, public_id: str) -> WebhookEndpoint:
+    with db.read() as s:
+        return _find(s, workspace_id, public_id)
 
 
 def update_endpoint(
@@ -158,14 +163,7 @@ def update_endpoint(
     events = clean_events(given.events)
     _checked(db, settings, workspace_id, given)
     with db.write() as s:
-        endpoint = s.scalar(
-            select(WebhookEndpoint).where(
-                WebhookEndpoint.workspace_id == workspace_id,
-                WebhookEndpoint.public_id == public_id,
-            )
-        )
-        if endpoint is None:
-            raise NotFound("No such webhook endpoint in this workspace.")
+        endpoint = _find(s, workspace_id, public_id)
         endpoint.url = given.url.strip()
         endpoint.events = events
         endpoint.description = given.description.strip()
@@ -191,14 +189,7 @@ def rotate_secret(
     """A new secret (shown once); the current one keeps signing for 24 hours."""
     secret = signing.new_secret()
     with db.write() as s:
-        endpoint = s.scalar(
-            select(WebhookEndpoint).where(
-                WebhookEndpoint.workspace_id == workspace_id,
-                WebhookEndpoint.public_id == public_id,
-            )
-        )
-        if endpoint is None:
-            raise NotFound("No such webhook endpoint in this workspace.")
+        endpoint = _find(s, workspace_id, public_id)
         now = clock.now()
         current = crypto.decrypt(
             keys.secrets, endpoint.secret_encrypted, _identity(endpoint, "secret")
