@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from chatmina.accounts.models import Workspace
 from chatmina.conversations import inbox
@@ -126,27 +127,65 @@ class Live:
         return slug
 
     def conversation_changed(self, workspace_id: int, changed: Changed) -> None:
+        """A conversation's state, assignee or rating changed: the visitor and the list row."""
         with self.db.read() as s:
             conversation = s.get(Conversation, changed.conversation_id)
             assert conversation is not None
-            names = conversations.user_names(s, {conversation.assignee_id})
+            visitor, names = _people(s, conversation)
+        self._state(conversation, names)
+        self._send_row(workspace_id, conversation, visitor, names)
+
+    def message_added(
+        self, workspace_id: int, changed: Changed, *, state_changed: bool = False
+    ) -> None:
+        """A stored message (or note) reaches the visitor (never a note) and the inbox;
+        the list row follows. ``state_changed``: the same change also moved the
+        conversation (an agent's reply takes it), sent first, in the same read."""
+        assert changed.message_id is not None
+        with self.db.read() as s:
+            message = s.get(Message, changed.message_id)
+            if message is None or message.workspace_id != workspace_id:
+                return
+            conversation = s.get(Conversation, message.conversation_id)
+            assert conversation is not None
+            visitor, names = _people(s, conversation, message.author_id)
+        if state_changed:
+            self._state(conversation, names)
+        self._message(workspace_id, message, conversation, names)
+        self._send_row(workspace_id, conversation, visitor, names)
+
+    def visitor_message(self, workspace_id: int, visitor: Visitor, posted: Posted) -> None:
+        """A visitor's new message, from the rows its transaction committed (no reads)."""
+        assert posted.rows is not None
+        message, conversation = posted.rows
+        names = {conversation.assignee_id or 0: posted.assignee_name or ""}
+        if posted.new_conversation:
+            self._state(conversation, names)  # the visitor first learns its state
+        self._message(workspace_id, message, conversation, names)
+        self._send_row(workspace_id, conversation, visitor, names)
+
+    def _state(self, conversation: Conversation, names: dict[int, str]) -> None:
         if conversation.state != "bot":
             self.answers.stop(conversation.id)  # the assistant is silent while a person handles it
-        public = conversations.public_conversation(
-            conversation, names.get(conversation.assignee_id or 0)
-        )
         if conversation.visitor_id is not None:
+            public = conversations.public_conversation(
+                conversation, names.get(conversation.assignee_id or 0)
+            )
             self.broker.to_visitor(conversation.visitor_id, frame("conversation", public))
-        self._inbox_row(workspace_id, conversation.id)
 
-    def _inbox_row(self, workspace_id: int, conversation_id: int) -> None:
-        try:
-            row = inbox.row(self.db, workspace_id, conversation_id)
-        except NotFound:
-            return  # not a widget conversation: the inbox does not list it
-        self._send_row(workspace_id, row)
-
-    def _send_row(self, workspace_id: int, row: inbox.Row) -> None:
+    def _send_row(
+        self,
+        workspace_id: int,
+        conversation: Conversation,
+        visitor: Visitor | None,
+        names: dict[int, str],
+    ) -> None:
+        if (
+            conversation.workspace_id != workspace_id
+            or conversation.channel != conversations.WIDGET
+        ):
+            return  # the inbox lists only this workspace's widget conversations
+        row = inbox.as_row(conversation, visitor, names)
         html = self._render(
             "conversations/_row.html", row=row, current_id=None, slug=self._slug(workspace_id)
         )
@@ -159,45 +198,14 @@ class Live:
         }
         self.broker.to_inbox(workspace_id, frame("conversation", data))
 
-    def message_added(
-        self, workspace_id: int, changed: Changed, new_conversation: bool = False
-    ) -> None:
-        """A stored message (or note) reaches the visitor (never a note) and the inbox;
-        the list row follows. ``new_conversation``: the visitor first learns its state."""
-        assert changed.message_id is not None
-        with self.db.read() as s:
-            message = s.get(Message, changed.message_id)
-            if message is None or message.workspace_id != workspace_id:
-                return
-            conversation = s.get(Conversation, message.conversation_id)
-            assert conversation is not None
-            names = conversations.user_names(s, {message.author_id, conversation.assignee_id})
-        self._message(workspace_id, message, conversation, names, new_conversation)
-        self._inbox_row(workspace_id, message.conversation_id)
-
-    def visitor_message(self, workspace_id: int, visitor: Visitor, posted: Posted) -> None:
-        """A visitor's new message, from the rows its transaction committed (no reads)."""
-        assert posted.rows is not None
-        message, conversation = posted.rows
-        names = {conversation.assignee_id or 0: posted.assignee_name or ""}
-        self._message(workspace_id, message, conversation, names, posted.new_conversation)
-        row = inbox.as_row(conversation, visitor, names)
-        self._send_row(workspace_id, row)
-
     def _message(
         self,
         workspace_id: int,
         message: Message,
         conversation: Conversation,
         names: dict[int, str],
-        new_conversation: bool,
     ) -> None:
         visitor_id = conversation.visitor_id
-        if visitor_id is not None and new_conversation:
-            public = conversations.public_conversation(
-                conversation, names.get(conversation.assignee_id or 0)
-            )
-            self.broker.to_visitor(visitor_id, frame("conversation", public))
         if visitor_id is not None and message.role != "note":
             public = conversations.public_message(message, names.get(message.author_id or 0))
             self.broker.to_visitor(visitor_id, frame("message", public, message.id))
@@ -221,3 +229,11 @@ class Live:
     def answer_delta(self, visitor_id: int, conversation_id: int, event: str, text: str) -> None:
         data = {"conversation_id": conversation_id, "text": text}
         self.broker.to_visitor(visitor_id, frame(event, data))
+
+
+def _people(
+    s: Session, conversation: Conversation, author_id: int | None = None
+) -> tuple[Visitor | None, dict[int, str]]:
+    """The conversation's visitor and the names of its assignee (and a message's author)."""
+    visitor = s.get(Visitor, conversation.visitor_id) if conversation.visitor_id else None
+    return visitor, conversations.user_names(s, {conversation.assignee_id, author_id})

@@ -172,9 +172,10 @@ class InboxController(Controller):
             )
         if audited:
             audit(request, f"conversation.{audited}", f"Conversation {conversation_id}")
-        svc.live.conversation_changed(workspace.id, changed)
         if changed.message_id is not None:
-            svc.live.message_added(workspace.id, changed)
+            svc.live.message_added(workspace.id, changed, state_changed=True)
+        else:
+            svc.live.conversation_changed(workspace.id, changed)
         return redirect(request, _back(slug, conversation_id, data))
 
     @post("/{conversation_id:int}/reply", sync_to_thread=True)
