@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -230,18 +230,20 @@ def save(db: Database, keys: Keys, workspace_id: int, form: Mapping[str, str]) -
         for name, value in values.items():
             setattr(row, name, value)
         if mode != "off" and not row.identity_secret_encrypted:
-            row.identity_secret_encrypted = _new_secret(keys, workspace_id)
+            row.identity_secret_encrypted = _new_secret(keys, workspace_id)[1]
         row.updated_at = clock.now()
     return load(db, keys, workspace_id)
 
 
-def _new_secret(keys: Keys, workspace_id: int) -> str:
+def _new_secret(keys: Keys, workspace_id: int) -> tuple[str, str]:
+    """A fresh identity secret and its stored (encrypted) form."""
     secret = "whs_" + secrets.token_urlsafe(32)
-    return crypto.encrypt(keys.secrets, secret, _identity(workspace_id))
+    return secret, crypto.encrypt(keys.secrets, secret, _identity(workspace_id))
 
 
 def rotate_secret(db: Database, keys: Keys, workspace_id: int) -> str:
     """A new identity secret (the old one stops verifying at once); returns it."""
+    secret, encrypted = _new_secret(keys, workspace_id)
     with db.write() as s:
         row = s.get(WidgetSettings, workspace_id)
         if row is None:
@@ -249,29 +251,15 @@ def rotate_secret(db: Database, keys: Keys, workspace_id: int) -> str:
             row = WidgetSettings(
                 workspace_id=workspace_id,
                 **{
-                    name: getattr(defaults, name)
-                    for name in (
-                        "title",
-                        "subtitle",
-                        "primary_color",
-                        "text_on_primary",
-                        "position",
-                        "avatar_url",
-                        "greeting",
-                        "suggestions",
-                        "launcher_label",
-                        "default_locale",
-                        "strings",
-                        "allowed_origins",
-                        "identity_verification",
-                        "handoff_enabled",
-                    )
+                    f.name: getattr(defaults, f.name)
+                    for f in fields(WidgetConfig)
+                    if f.name != "identity_secret"  # stored encrypted, set below
                 },
             )
             s.add(row)
-        row.identity_secret_encrypted = _new_secret(keys, workspace_id)
+        row.identity_secret_encrypted = encrypted
         row.updated_at = clock.now()
-    return load(db, keys, workspace_id).identity_secret
+    return secret
 
 
 def public_config(public_id: str, name: str, config: WidgetConfig, locale: str) -> dict[str, Any]:
