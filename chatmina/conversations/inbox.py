@@ -10,6 +10,7 @@ from typing import Any
 
 from markupsafe import Markup
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
 from chatmina.accounts.models import Membership, User
 from chatmina.conversations.models import Conversation, Message, Visitor
@@ -185,21 +186,22 @@ def list_rows(
     return [as_row(c, v, names) for c, v in pairs]
 
 
-def row(db: Database, workspace_id: int, conversation_id: int) -> Row:
-    with db.read() as s:
-        pair = s.execute(
-            select(Conversation, Visitor)
-            .outerjoin(Visitor, Visitor.id == Conversation.visitor_id)
-            .where(
-                Conversation.id == conversation_id,
-                Conversation.workspace_id == workspace_id,
-                Conversation.channel == WIDGET,
-            )
-        ).first()
-        if pair is None:
-            raise NotFound("No such conversation.")
-        names = user_names(s, {pair[0].assignee_id})
-    return as_row(pair[0], pair[1], names)
+def _pair(
+    s: Session, workspace_id: int, conversation_id: int
+) -> tuple[Conversation, Visitor | None]:
+    """A widget conversation of the workspace and its visitor (404 for anything else)."""
+    pair = s.execute(
+        select(Conversation, Visitor)
+        .outerjoin(Visitor, Visitor.id == Conversation.visitor_id)
+        .where(
+            Conversation.id == conversation_id,
+            Conversation.workspace_id == workspace_id,
+            Conversation.channel == WIDGET,
+        )
+    ).first()
+    if pair is None:
+        raise NotFound("No such conversation.")
+    return pair[0], pair[1]
 
 
 def counts(db: Database, workspace_id: int, user_id: int) -> dict[str, int]:
@@ -239,26 +241,15 @@ def as_entry(m: Message, names: dict[int, str]) -> Entry:
     )
 
 
-def entry(db: Database, workspace_id: int, message_id: int) -> Entry:
-    with db.read() as s:
-        m = s.get(Message, message_id)
-        if m is None or m.workspace_id != workspace_id:
-            raise NotFound("No such message.")
-        return as_entry(m, user_names(s, {m.author_id}))
-
-
 def detail(db: Database, workspace_id: int, conversation_id: int) -> Detail:
-    summary = row(db, workspace_id, conversation_id)
     with db.read() as s:
-        c = s.get(Conversation, conversation_id)
-        assert c is not None
-        v = s.get(Visitor, c.visitor_id) if c.visitor_id else None
+        c, v = _pair(s, workspace_id, conversation_id)
         rows = s.scalars(
             select(Message).where(Message.conversation_id == c.id).order_by(Message.id)
         ).all()
-        names = user_names(s, {m.author_id for m in rows})
+        names = user_names(s, {c.assignee_id, *(m.author_id for m in rows)})
     return Detail(
-        row=summary,
+        row=as_row(c, v, names),
         visitor_id=v.public_id if v else "",
         external_user_id=v.external_user_id if v else None,
         locale=v.locale if v else "",
