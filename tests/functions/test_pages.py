@@ -143,6 +143,8 @@ def test_the_test_button_sends_a_signed_call_and_shows_the_answer_logged_as_a_te
     receiver.secrets = [secret]
     detail = page_text(alice.get(f"{base(personas)}/{view.id}"))
     assert '"order_id": "example"' in detail  # the sample built from the schema
+    wait = f"waits up to {view.timeout_seconds} seconds"
+    assert wait in detail  # a slow receiver: the admin knows how long the page may take
 
     tested = alice.submit(
         f"{base(personas)}/{view.id}/test", {"arguments": '{"order_id": "12345"}'}
