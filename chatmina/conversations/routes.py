@@ -211,16 +211,16 @@ class InboxController(Controller):
     def assign(
         self, request: Req, slug: Slug, conversation_id: ConversationId, data: Form
     ) -> Response[Any]:
-        raw = text(data, "assignee", 20).strip()
-        user_id = _user_id(request) if raw in ("", "me") else _number(raw)
-        return self._act(
-            request,
-            slug,
-            conversation_id,
-            data,
-            lambda db, ws: routing.assign(db, ws, conversation_id, user_id),
-            "assigned",
-        )
+        me = _user_id(request)
+
+        def act(db: Any, ws: int) -> Changed:
+            # Parsed inside the action: a bad choice is a message on the page, like the others.
+            raw = text(data, "assignee", 20).strip()
+            return routing.assign(
+                db, ws, conversation_id, me if raw in ("", "me") else _number(raw)
+            )
+
+        return self._act(request, slug, conversation_id, data, act, "assigned")
 
     @post("/{conversation_id:int}/unassign", sync_to_thread=True)
     def unassign(

@@ -191,6 +191,10 @@ def test_assign_unassign_resolve_reopen_and_hand_back(
     stranger = alice.submit(base + "/assign", {"assignee": str(personas.charlie_id)})
     assert stranger.status_code == 400 and "member of this workspace" in stranger.text
     assert state() == ("bot", None)
+    garbled = alice.submit(base + "/assign", {"assignee": "bob"})
+    assert garbled.status_code == 400 and "Choose a member of this workspace." in garbled.text
+    assert f'data-conversation="{cid}"' in garbled.text  # said on the conversation's page
+    assert state() == ("bot", None)
     # Who moved the conversation is in the workspace's audit log.
     from chatmina.privacy import service as privacy
 
