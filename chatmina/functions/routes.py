@@ -145,10 +145,12 @@ class FunctionsController(Controller):
         function_id: int,
         values: dict[str, Any] | None = None,
         status_code: int = 200,
+        view: service.FunctionView | None = None,  # already read by the route
         **extra: Any,
     ) -> Response[Any]:
         svc = services_of(request)
-        view = service.get_function(svc.db, svc.keys, _ws(request), function_id)
+        if view is None:
+            view = service.get_function(svc.db, svc.keys, _ws(request), function_id)
         extra.setdefault("arguments", _sample_text(view))
         return page(
             request,
@@ -204,14 +206,14 @@ class FunctionsController(Controller):
     @post("/{function_id:int}", sync_to_thread=True)
     def save(self, request: Req, slug: Slug, function_id: RowId, data: Form) -> Response[Any]:
         svc = services_of(request)
-        service.get_function(svc.db, svc.keys, _ws(request), function_id)  # 404 first
+        current = service.get_function(svc.db, svc.keys, _ws(request), function_id)  # 404 first
         try:
             definition = clean(_submitted(data, editing=True), _allowed(request))
             view = service.update_function(svc.db, svc.keys, _ws(request), function_id, definition)
         except UserError as exc:
             values = _echo(data)
             return self._detail(
-                request, function_id, values, exc.status_code, errors=form_errors(exc)
+                request, function_id, values, exc.status_code, current, errors=form_errors(exc)
             )
         audit(request, "function.updated", view.name)
         return redirect(
@@ -267,7 +269,16 @@ class FunctionsController(Controller):
             message = f"The test was not sent: {exc}." if isinstance(exc, ArgumentsInvalid) else ""
             errors = {"arguments": message} if message else form_errors(exc)
             return await anyio.to_thread.run_sync(
-                partial(self._detail, request, function_id, None, 400, errors=errors, arguments=raw)
+                partial(
+                    self._detail,
+                    request,
+                    function_id,
+                    None,
+                    400,
+                    view,
+                    errors=errors,
+                    arguments=raw,
+                )
             )
         dispatcher = svc.answerer.dispatcher
         if not isinstance(dispatcher, FunctionDispatcher):
@@ -275,7 +286,7 @@ class FunctionsController(Controller):
         sent = await dispatcher.test(ws, function_id, arguments)
         await anyio.to_thread.run_sync(partial(audit, request, "function.tested", view.name))
         return await anyio.to_thread.run_sync(
-            partial(self._detail, request, function_id, None, 200, tested=sent, arguments=raw)
+            partial(self._detail, request, function_id, None, 200, view, tested=sent, arguments=raw)
         )
 
     @get("/{function_id:int}/calls", sync_to_thread=True)
