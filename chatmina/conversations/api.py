@@ -7,7 +7,6 @@ handler runs. Writes are rate limited per client address and messages per visito
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -204,28 +203,22 @@ class WidgetApi(Controller):
         if found is not None and found[1] != "resolved":
             svc.live.visitor_typing(site.workspace_id, found[0], data.active)
 
-    @post("/handoff", summary="Ask for a person", status_code=200)
-    async def handoff(
+    @post("/handoff", summary="Ask for a person", status_code=200, sync_to_thread=True)
+    def handoff(
         self, request: Req, public_id: PublicId, data: JSONBody[HandoffIn | None] = None
     ) -> ConversationWrap:
-        svc, site, visitor = await anyio.to_thread.run_sync(_visitor, request, public_id)
+        svc, site, visitor = _visitor(request, public_id)
         _limit_ip(request)
-        config = await anyio.to_thread.run_sync(
-            widget_settings.load, svc.db, svc.keys, site.workspace_id
-        )
-        if not config.handoff_enabled:
+        if not site.handoff_enabled:
             raise UserError("This chat does not offer a person.", "handoff")
-        changed = await anyio.to_thread.run_sync(
-            partial(
-                routing.request_handoff,
-                svc.db,
-                visitor,
-                data.page_url if data else "",
-                request.headers.get("user-agent", ""),
-            )
+        changed = routing.request_handoff(
+            svc.db,
+            visitor,
+            data.page_url if data else "",
+            request.headers.get("user-agent", ""),
         )
-        await anyio.to_thread.run_sync(svc.live.conversation_changed, site.workspace_id, changed)
-        return await anyio.to_thread.run_sync(_wrap_conversation, svc, visitor)
+        svc.live.conversation_changed(site.workspace_id, changed)
+        return _wrap_conversation(svc, visitor)
 
     @post(
         "/messages/{message_id:int}/feedback",

@@ -48,6 +48,7 @@ class Site:
     public_id: str
     name: str
     allowed_origins: frozenset[str]
+    handoff_enabled: bool
     loaded: float
 
 
@@ -80,18 +81,19 @@ class Live:
         now = time.monotonic()
         with self.db.read() as s:
             workspace = s.scalar(select(Workspace).where(Workspace.public_id == public_id))
-            origins = (
-                s.scalar(
-                    select(WidgetSettings.allowed_origins).where(
+            widget = (
+                s.execute(
+                    select(WidgetSettings.allowed_origins, WidgetSettings.handoff_enabled).where(
                         WidgetSettings.workspace_id == workspace.id
                     )
-                )
+                ).first()
                 if workspace
                 else None
             )
         if workspace is None:
             raise NotFound("No such widget.")
-        site = Site(workspace.id, public_id, workspace.name, frozenset(origins or ()), now)
+        origins, handoff = widget if widget is not None else ((), True)  # no row: the defaults
+        site = Site(workspace.id, public_id, workspace.name, frozenset(origins), handoff, now)
         with self._sites_lock:
             if len(self._sites) > 10_000:
                 self._sites.clear()
