@@ -14,10 +14,8 @@ from chatmina.accounts.schemas import RowId
 from chatmina.functions import calls, service
 from chatmina.functions.schemas import CallOut, FunctionIn, FunctionOut, FunctionPatch
 from chatmina.functions.validation import Submitted, clean
-from chatmina.privacy import service as audit
-from chatmina.ui.context import get_auth
 from chatmina.ui.guards import api_key_required, api_workspace
-from chatmina.ui.render import services_of
+from chatmina.ui.render import api_audit, services_of
 
 Req = Request[Any, Any, Any]
 
@@ -47,16 +45,6 @@ def _allowed(request: Req) -> frozenset[str]:
 
     svc = services_of(request)
     return allowed_private_hosts(svc.db, api_workspace(request).id, svc.settings)
-
-
-def _record(request: Req, action: str, detail: str) -> None:
-    audit.record(
-        services_of(request).db,
-        action,
-        workspace_id=api_workspace(request).id,
-        detail=detail + " (API key)",
-        ip=get_auth(request.scope).ip,
-    )
 
 
 def _submitted(data: FunctionIn) -> Submitted:
@@ -96,7 +84,7 @@ class FunctionsApi(Controller):
         view, secret = service.create_function(
             svc.db, svc.keys, api_workspace(request).id, definition
         )
-        _record(request, "function.created", view.name)
+        api_audit(request, "function.created", view.name)
         return out(view, secret)
 
     @get("/{function_id:int}", sync_to_thread=True, summary="Read an AI Function")
@@ -113,7 +101,7 @@ class FunctionsApi(Controller):
         service.get_function(svc.db, svc.keys, ws, function_id)  # 404 before 400
         definition = clean(_submitted(data), _allowed(request))
         view = service.update_function(svc.db, svc.keys, ws, function_id, definition)
-        _record(request, "function.updated", view.name)
+        api_audit(request, "function.updated", view.name)
         return out(view)
 
     @patch("/{function_id:int}", sync_to_thread=True, summary="Change an AI Function")
@@ -142,7 +130,7 @@ class FunctionsApi(Controller):
         view = service.update_function(
             svc.db, svc.keys, ws, function_id, clean(submitted, _allowed(request))
         )
-        _record(request, "function.updated", view.name)
+        api_audit(request, "function.updated", view.name)
         return out(view)
 
     @delete(
@@ -154,7 +142,7 @@ class FunctionsApi(Controller):
     def delete_function(self, request: Req, function_id: RowId) -> None:
         svc = services_of(request)
         name = service.delete_function(svc.db, api_workspace(request).id, function_id)
-        _record(request, "function.deleted", name)
+        api_audit(request, "function.deleted", name)
 
     @post(
         "/{function_id:int}/rotate-secret",
@@ -167,7 +155,7 @@ class FunctionsApi(Controller):
         view, secret = service.rotate_secret(
             svc.db, svc.keys, api_workspace(request).id, function_id
         )
-        _record(request, "function.secret_rotated", view.name)
+        api_audit(request, "function.secret_rotated", view.name)
         return out(view, secret)
 
     @get("/{function_id:int}/calls", sync_to_thread=True, summary="An AI Function's call log")

@@ -39,6 +39,19 @@ def audit(request: Request[Any, Any, Any], action: str, detail: str = "") -> Non
     )
 
 
+def api_audit(request: Request[Any, Any, Any], action: str, detail: str) -> None:
+    """Record an audit event made with the request's API key, in the key's workspace."""
+    auth = get_auth(request.scope)
+    assert auth.api_workspace is not None, "api_audit() needs the api_key_required guard"
+    privacy.record(
+        services_of(request).db,
+        action,
+        workspace_id=auth.api_workspace.id,
+        detail=detail + " (API key)",
+        ip=auth.ip,
+    )
+
+
 def _sign(key: bytes, payload: str) -> str:
     return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()[:32]
 

@@ -9,10 +9,8 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from chatmina.privacy import service as audit
-from chatmina.ui.context import get_auth
 from chatmina.ui.guards import api_key_required, api_workspace
-from chatmina.ui.render import services_of
+from chatmina.ui.render import api_audit, services_of
 from chatmina.webhooks import service
 from chatmina.webhooks.models import WebhookEndpoint
 from chatmina.webhooks.schemas import EndpointIn, EndpointOut, EndpointPatch, EndpointWithSecret
@@ -40,16 +38,6 @@ def _with_secret(endpoint: WebhookEndpoint, secret: str) -> EndpointWithSecret:
     return EndpointWithSecret(**msgspec.structs.asdict(endpoint_out(endpoint)), secret=secret)
 
 
-def _record(request: Req, action: str, endpoint: WebhookEndpoint) -> None:
-    audit.record(
-        services_of(request).db,
-        action,
-        workspace_id=api_workspace(request).id,
-        detail=f"{endpoint.url} (API key)",
-        ip=get_auth(request.scope).ip,
-    )
-
-
 class WebhooksApi(Controller):
     path = "/api/v1/webhook-endpoints"
     guards = [api_key_required]
@@ -68,7 +56,7 @@ class WebhooksApi(Controller):
         endpoint, secret = service.create_endpoint(
             svc.db, svc.keys, svc.settings, api_workspace(request).id, given
         )
-        _record(request, "webhook.created", endpoint)
+        api_audit(request, "webhook.created", endpoint.url)
         return _with_secret(endpoint, secret)
 
     @get("/", sync_to_thread=True, summary="List the workspace's endpoints")
@@ -99,7 +87,7 @@ class WebhooksApi(Controller):
             pick(data.enabled, current.enabled),
         )
         endpoint = service.update_endpoint(svc.db, svc.settings, ws, endpoint_id, given)
-        _record(request, "webhook.updated", endpoint)
+        api_audit(request, "webhook.updated", endpoint.url)
         return endpoint_out(endpoint)
 
     @delete(
@@ -111,7 +99,7 @@ class WebhooksApi(Controller):
     def remove(self, request: Req, endpoint_id: EndpointId) -> None:
         db = services_of(request).db
         endpoint = service.delete_endpoint(db, api_workspace(request).id, endpoint_id)
-        _record(request, "webhook.deleted", endpoint)
+        api_audit(request, "webhook.deleted", endpoint.url)
 
     @post(
         "/{endpoint_id:str}/rotate-secret",
@@ -124,5 +112,5 @@ class WebhooksApi(Controller):
         endpoint, secret = service.rotate_secret(
             svc.db, svc.keys, api_workspace(request).id, endpoint_id
         )
-        _record(request, "webhook.secret_rotated", endpoint)
+        api_audit(request, "webhook.secret_rotated", endpoint.url)
         return _with_secret(endpoint, secret)
