@@ -191,15 +191,20 @@ class WidgetApi(Controller):
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )
 
-    @post("/typing", summary="The visitor is typing (or stopped)", status_code=204)
-    async def typing(self, request: Req, public_id: PublicId, data: JSONBody[TypingIn]) -> None:
-        svc, site, visitor = await anyio.to_thread.run_sync(_visitor, request, public_id)
+    @post(
+        "/typing",
+        summary="The visitor is typing (or stopped)",
+        status_code=204,
+        sync_to_thread=True,
+    )
+    def typing(self, request: Req, public_id: PublicId, data: JSONBody[TypingIn]) -> None:
+        svc, site, visitor = _visitor(request, public_id)
         key = str(visitor.id)
         wait = svc.live.typing.retry_after(key)
         if wait:
             raise Throttled("Typing updates are limited; slow down.", wait)
         svc.live.typing.hit(key)
-        found = await anyio.to_thread.run_sync(conversations.current_state, svc.db, visitor)
+        found = conversations.current_state(svc.db, visitor)
         if found is not None and found[1] != "resolved":
             svc.live.visitor_typing(site.workspace_id, found[0], data.active)
 
