@@ -31,8 +31,6 @@ from chatmina.functions.service import FunctionSpec, load_specs
 from chatmina.settings import Settings
 from chatmina.storage.db import Database
 from chatmina.storage.keys import Keys
-from chatmina.webhooks.client import OutboundClient, allowed_private_hosts, allowlist_generation
-from chatmina.webhooks.signing import new_message_id
 
 log = logging.getLogger("chatmina.functions")
 
@@ -80,12 +78,16 @@ class FunctionDispatcher:
     # -- the workspace's functions, from memory --------------------------------------------
 
     def _generation(self, workspace_id: int) -> tuple[int, int]:
+        from chatmina.webhooks.client import allowlist_generation
+
         return (
             cache.generation(self._database, workspace_id),
             allowlist_generation(self.db, workspace_id),
         )
 
     def _load(self, workspace_id: int, generation: tuple[int, int]) -> _Entry:
+        from chatmina.webhooks.client import allowed_private_hosts
+
         specs = load_specs(self.db, self.keys, workspace_id)
         allowed = allowed_private_hosts(self.db, workspace_id, self.settings)
         entry = _Entry(generation, time.monotonic(), specs, allowed)
@@ -102,6 +104,8 @@ class FunctionDispatcher:
         return entry
 
     def _client(self) -> Any:
+        from chatmina.webhooks.client import OutboundClient
+
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
@@ -153,6 +157,8 @@ class FunctionDispatcher:
     async def rejected(self, tool: Tool, raw: str, reason: str, context: CallContext) -> None:
         """Log a call the tool loop refused before sending (arguments off the schema), as
         attempt 0, so the call log shows what the model tried and why nothing went out."""
+        from chatmina.webhooks.signing import new_message_id
+
         entry = await self._entry(context.workspace_id)
         spec = entry.specs.get(tool.name)
         if spec is None:

@@ -8,7 +8,6 @@ from urllib.parse import urlencode, urlsplit
 
 from chatmina import clock
 from chatmina.functions.service import FunctionSpec
-from chatmina.webhooks.signing import new_message_id, signature_headers
 
 MODEL_EXCERPT = 1000  # characters of an error response the model is shown
 
@@ -39,6 +38,8 @@ def build_request(
     query string in place of a body; a receiver verifies it as the payload with its
     webhook library (``Webhook(secret).verify(query_string, headers, json_parse=False)``).
     """
+    from chatmina.webhooks.signing import new_message_id, signature_headers
+
     now = clock.now()
     msg_id = new_message_id()
     url = spec.url

@@ -10,7 +10,6 @@ from typing import Any
 from urllib.parse import unquote
 
 from chatmina.errors import UserError
-from chatmina.webhooks.client import check_url
 
 NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 METHODS = ("POST", "PUT", "PATCH", "GET")
@@ -256,6 +255,8 @@ def parse_header_lines(raw: str) -> dict[str, str]:
 
 
 def clean_url(raw: str, allowed: frozenset[str]) -> str:
+    from chatmina.webhooks.client import check_url
+
     url = raw.strip()
     if not url:
         raise UserError("Enter the URL Chatmina calls, like https://shop.example/orders.", "url")
