@@ -77,6 +77,8 @@ class FunctionDispatcher:
 
     # -- the workspace's functions, from memory --------------------------------------------
 
+    # The webhooks client is imported where it is used: it brings httpcore and httpx, which
+    # start-up does without (tests/ops/test_startup_imports.py).
     def _generation(self, workspace_id: int) -> tuple[int, int]:
         from chatmina.webhooks.client import allowlist_generation
 
