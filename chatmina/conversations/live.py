@@ -194,6 +194,7 @@ class Live:
         data = {
             "id": row.id,
             "state": row.state,
+            "state_label": row.state_label,  # inbox.js shows it; one list of labels, here
             "assignee_id": row.assignee_id,
             "unread": row.unread,
             "html": html,

@@ -3,7 +3,6 @@
 
 const root = document.getElementById("inbox");
 const TYPING_IDLE_MS = 4000;
-const STATE_LABELS = { bot: "Assistant", waiting: "Waiting", assigned: "Assigned", resolved: "Resolved" };
 
 function fragment(html) {
   const template = document.createElement("template");
@@ -46,7 +45,7 @@ function onConversation(data) {
   const current = String(data.id) === root.dataset.conversation;
   if (current) {
     const badge = document.getElementById("conversation-state");
-    if (badge) badge.textContent = STATE_LABELS[data.state] || data.state;
+    if (badge) badge.textContent = data.state_label || data.state;
   }
   if (!list || !data.html) return;
   // A search shows what matched when the page loaded; rows only change, none are added.
