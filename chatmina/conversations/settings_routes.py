@@ -8,6 +8,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 
 from chatmina.accounts.roles import Permission
+from chatmina.accounts.workspace_routes import widget_snippet
 from chatmina.conversations import strings, widget_settings
 from chatmina.conversations.widget_settings import WidgetConfig
 from chatmina.errors import UserError
@@ -77,7 +78,6 @@ class WidgetSettingsController(Controller):
         svc = services_of(request)
         workspace = member_workspace(request)
         config = widget_settings.load(svc.db, svc.keys, workspace.id)
-        base = svc.settings.base_url
         return page(
             request,
             "conversations/widget_settings.html",
@@ -85,8 +85,7 @@ class WidgetSettingsController(Controller):
             status_code=status_code,
             values=values if values is not None else _values(config),
             config=config,
-            snippet=f'<script src="{base}/widget.js" data-workspace="{workspace.public_id}" '
-            "async></script>",
+            snippet=widget_snippet(svc.settings.base_url, workspace.public_id),
             demo_url=f"/demo/{workspace.public_id}",
             string_keys=sorted(strings.DEFAULT_STRINGS),
             locales=strings.LOCALES,
