@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -504,21 +505,31 @@ def test_network_loss_mid_conversation_loses_and_duplicates_nothing(
     assert ids == [str(m["id"]) for m in stored]
 
     # A message whose answer is lost on the way back is sent again with the same client_id
-    # and stored once.
-    lost: list[int] = []
+    # and stored once. The server's answers are recorded as they come back to the page;
+    # the stream may show the message before the first answer reaches this handler.
+    posts: list[tuple[str, int]] = []
 
     def lose_the_first_answer(route: Any) -> None:
-        if route.request.method == "POST" and not lost:
-            lost.append(route.fetch().status)  # the server got it and stored it
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        client_id = route.request.post_data_json["client_id"]
+        response = route.fetch()  # the server gets it and stores it
+        posts.append((client_id, response.status))
+        if len(posts) == 1:
             route.abort("connectionreset")
         else:
-            route.continue_()
+            route.fulfill(response=response)
 
     page.route("**/api/widget/v1/*/messages", lose_the_first_answer)
     ask(page, "Third question, answer lost")
     expect(transcript(page).locator(".msg.visitor")).to_have_count(3)
     expect(transcript(page).locator(".pending")).to_have_count(0)
-    assert lost == [202]
+    deadline = time.monotonic() + 10
+    while len(posts) < 2 and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert [status for _, status in posts] == [202, 200]  # stored, then "sent before"
+    assert posts[0][0] == posts[1][0]
     visitor_messages = [m for m in site.stored(token)["messages"] if m["role"] == "visitor"]
     assert [m["content"] for m in visitor_messages][-1] == "Third question, answer lost"
     assert len(visitor_messages) == 3
