@@ -55,7 +55,7 @@ from chatmina.settings import Settings
 from chatmina.storage.db import Database
 from chatmina.storage.keys import load_keys
 from chatmina.storage.migrate import migrate
-from chatmina.ui import errors, pages, static
+from chatmina.ui import errors, forms, pages, static
 from chatmina.ui.context import Services
 from chatmina.ui.middleware import AuthMiddleware, security_headers
 from chatmina.webhooks import queue as webhook_queue
@@ -65,7 +65,6 @@ from chatmina.webhooks.routes import WebhooksController
 log = logging.getLogger("chatmina")
 
 LOGIN_WINDOW_SECONDS = 15 * 60
-MAX_REQUEST_BODY = 2 * 1024 * 1024
 
 
 def build_services(settings: Settings) -> Services:
@@ -218,7 +217,7 @@ def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
         exception_handlers={Exception: errors.handle_exception},
         lifespan=[lifespan],
         state=State({"services": services}),
-        request_max_body_size=MAX_REQUEST_BODY,
+        request_max_body_size=forms.MAX_REQUEST_BODY,
         debug=False,
     )
     # Live inbox updates render the same templates as the pages.

@@ -21,14 +21,15 @@ from chatmina.conversations.routing import Changed
 from chatmina.conversations.stream import inbox_events
 from chatmina.errors import UserError
 from chatmina.ui.context import get_auth
-from chatmina.ui.forms import Form, checked, echo, text
+from chatmina.ui.forms import MAX_REQUEST_BODY, Form, checked, echo, text
 from chatmina.ui.guards import member_workspace, requires
 from chatmina.ui.render import audit, form_errors, page, redirect, services_of
 
 Req = Request[Any, Any, Any]
 Slug = FromPath[str]
 ConversationId = Annotated[int, Parameter(ge=1, le=2**62)]
-COMPOSER_LIMIT = 20_000  # the service says how long a message may be
+# Whatever the request can carry: the service gives the real limit in its own words.
+COMPOSER_LIMIT = MAX_REQUEST_BODY
 
 
 def _user_id(request: Req) -> int:

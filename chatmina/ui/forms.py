@@ -12,6 +12,7 @@ from chatmina.errors import UserError
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 MAX_FIELD = 10_000
+MAX_REQUEST_BODY = 2 * 1024 * 1024  # bytes, for any request (uploads included)
 
 
 def text(data: dict[str, Any], name: str, max_length: int = MAX_FIELD) -> str:

@@ -136,16 +136,17 @@ def test_a_reply_is_markdown_rendered_safely_and_takes_the_conversation(
     assert state["messages"][-1]["author_name"] == "Alice"
 
 
+@pytest.mark.parametrize("length", [2001, 25_000])
 def test_a_too_long_reply_is_refused_next_to_the_composer_and_kept_for_editing(
-    alice: Any, services: Services, personas: Personas, sites: Sites
+    alice: Any, services: Services, personas: Personas, sites: Sites, length: int
 ) -> None:
     _, cid = start(alice, sites)
-    long = "z" * 2001
+    long = "z" * length
     response = alice.submit(
         f"/w/{personas.a_slug}/inbox/{cid}/reply", {"content": long, "kind": "reply"}
     )
     assert response.status_code == 400
-    assert "A message is limited to 2,000 characters" in response.text
+    assert f"A message is limited to 2,000 characters (this one has {length:,})" in response.text
     assert long in response.text  # what was typed is not lost
     roles = [m.role for m in conversations.messages(services.db, personas.a_id, cid)]
     assert roles == ["visitor", "assistant"]
