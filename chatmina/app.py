@@ -29,7 +29,6 @@ from chatmina.assistant.api import ChatApi
 from chatmina.assistant.pipeline import Answerer
 from chatmina.assistant.playground_routes import PlaygroundController
 from chatmina.assistant.routes import AssistantController, GapsController
-from chatmina.conversations import service as conversations
 from chatmina.conversations.api import WidgetApi
 from chatmina.conversations.cors import widget_cors
 from chatmina.conversations.demo_routes import demo_page
@@ -37,7 +36,6 @@ from chatmina.conversations.live import Live
 from chatmina.conversations.routes import InboxController
 from chatmina.conversations.settings_routes import WidgetSettingsController
 from chatmina.conversations.widget_js import serve_widget
-from chatmina.events import EventBus
 from chatmina.functions.api import FunctionsApi
 from chatmina.functions.dispatch import FunctionDispatcher
 from chatmina.functions.routes import FunctionsController
@@ -73,9 +71,8 @@ def build_services(settings: Settings) -> Services:
     db = Database.open(settings.data_path, keys)
     migrate(db)
     vectors = embedding_sets.prepare(db, keys, embedders.from_settings(settings))
-    events = EventBus()
     # Event webhooks: one queued delivery per subscribed endpoint, in the event's transaction.
-    events.subscribe(webhook_queue.record_event)
+    db.events.subscribe(webhook_queue.record_event)
     services = Services(
         settings=settings,
         keys=keys,
@@ -90,15 +87,13 @@ def build_services(settings: Settings) -> Services:
         login_per_ip=RateLimiter(settings.login_attempts_per_ip, LOGIN_WINDOW_SECONDS),
         public_per_ip=RateLimiter(30, 60),
         vectors=vectors,
-        knowledge=KnowledgeJobs(db, vectors, events),
+        knowledge=KnowledgeJobs(db, vectors),
         answerer=Answerer(db, keys, settings, vectors, FunctionDispatcher(db, keys, settings)),
         live=Live(db, settings),
-        events=events,
         trusted_proxies=frozenset(
             p.strip() for p in settings.trusted_proxies.split(",") if p.strip()
         ),
     )
-    conversations.use_event_bus(db, services.events)
     if not accounts.has_users(db):
         services.setup_token = secrets.token_urlsafe(24)
     return services

@@ -9,7 +9,6 @@ stores them; routing.py has the handoff and the agents' side, inbox.py the lists
 from __future__ import annotations
 
 import re
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,21 +20,13 @@ from chatmina import clock
 from chatmina.accounts.models import User
 from chatmina.conversations.models import Conversation, Message, Visitor
 from chatmina.errors import NotFound, UserError
-from chatmina.events import Event, EventBus
+from chatmina.events import Event
 from chatmina.storage.db import Database
 
 HISTORY_MESSAGES = 12  # the latest visitor and assistant messages given to the model
 MAX_MESSAGE_CHARS = 2000
 PREVIEW_CHARS = 200
 WIDGET = "widget"
-
-# The event bus of each open database: the answer engine stores answers through
-# add_answer without knowing about events, and a widget answer must still emit one.
-_buses: weakref.WeakKeyDictionary[Database, EventBus] = weakref.WeakKeyDictionary()
-
-
-def use_event_bus(db: Database, bus: EventBus) -> None:
-    _buses[db] = bus
 
 
 @dataclass(frozen=True)
@@ -112,10 +103,8 @@ def user_names(s: Session, ids: set[int | None]) -> dict[int, str]:
 
 
 def emit(db: Database, s: Session, type_: str, workspace_id: int, data: dict[str, Any]) -> None:
-    """Record an event in the write transaction ``s`` (a no-op for a bus-less database)."""
-    bus = _buses.get(db)
-    if bus is not None:
-        bus.emit(s, Event(type_, workspace_id, data, clock.now()))
+    """Record an event in the write transaction ``s`` of ``db``."""
+    db.events.emit(s, Event(type_, workspace_id, data, clock.now()))
 
 
 def event_message(message: Message, visitor_id: str | None) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from chatmina import clock
 from chatmina.errors import NotFound, UserError
-from chatmina.events import Event, EventBus
+from chatmina.events import Event
 from chatmina.knowledge import service
 from chatmina.knowledge.embedders import EmbedderError
 from chatmina.knowledge.embedding_sets import Vectors
@@ -245,9 +245,8 @@ def add_to_total(db: Database, job_id: int, more: int) -> None:
         )
 
 
-def finish_job(
-    db: Database, job_id: int, status: str = "finished", events: EventBus | None = None
-) -> None:
+def finish_job(db: Database, job_id: int, status: str = "finished") -> None:
+    """End a job and emit knowledge.import.finished (the CLI's imports too)."""
     now = clock.now()
     values: dict[str, object] = {"status": status, "finished_at": now}
     if status == "finished":
@@ -255,10 +254,10 @@ def finish_job(
     with db.write() as s:
         s.execute(update(ImportJob).where(ImportJob.id == job_id).values(**values))
         job = s.get(ImportJob, job_id)
-        if events is not None and job is not None:
+        if job is not None:
             counts = {k: getattr(job, k) for k in ("imported", "updated", "skipped", "failed")}
             data = {"job_id": job.id, "status": status, **counts}
-            events.emit(s, Event("knowledge.import.finished", job.workspace_id, data, now))
+            db.events.emit(s, Event("knowledge.import.finished", job.workspace_id, data, now))
 
 
 def interrupt_running(db: Database) -> int:

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from chatmina.events import EventBus
 from chatmina.knowledge import embedding_sets, imports
 from chatmina.knowledge.embedders import EmbedderError
 from chatmina.knowledge.embedding_sets import Vectors
@@ -29,10 +28,9 @@ REEMBED_RETRY_SECONDS = 60.0
 
 
 class KnowledgeJobs:
-    def __init__(self, db: Database, vectors: Vectors, events: EventBus | None = None) -> None:
+    def __init__(self, db: Database, vectors: Vectors) -> None:
         self.db = db
         self.vectors = vectors
-        self.events = events  # knowledge.import.finished goes out when a job ends
         self._imports = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import")
         self._stop = threading.Event()
         self._reembed: threading.Thread | None = None
@@ -65,9 +63,9 @@ class KnowledgeJobs:
                 )
             except Exception:
                 log.exception("import %s failed", job_id)
-                imports.finish_job(self.db, job_id, "failed", self.events)
+                imports.finish_job(self.db, job_id, "failed")
             else:
-                imports.finish_job(self.db, job_id, events=self.events)
+                imports.finish_job(self.db, job_id)
 
         self.last_import = self._imports.submit(run)
         return job_id

@@ -22,6 +22,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from chatmina.events import EventBus
 from chatmina.storage.keys import DB_FILE_NAME, KeyError_, Keys
 
 BUSY_TIMEOUT_MS = 5000
@@ -151,6 +152,9 @@ class Database:
         # (up to 100 ms at a time): under load, answers waited on those sleeps, not on work.
         # Other processes (the command line) still meet the busy timeout.
         self._writer = threading.RLock()
+        # What happened, recorded inside the write transaction that made it true (the
+        # webhook queue subscribes): every writer holds the database, so every writer can emit.
+        self.events = EventBus()
 
     @classmethod
     def open(cls, data_dir: Path, keys: Keys) -> Database:

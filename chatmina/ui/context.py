@@ -36,9 +36,13 @@ class Services:
     knowledge: KnowledgeJobs  # import jobs and re-embedding, in background threads
     answerer: Answerer  # questions in, cited answers out
     live: Live  # widget rate limits and live updates (widget streams, inboxes)
-    events: EventBus = field(default_factory=EventBus)  # emitted in write transactions
     setup_token: str | None = None  # set while no user exists; printed at start-up
     trusted_proxies: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def events(self) -> EventBus:
+        """Emitted in write transactions: the database's own bus."""
+        return self.db.events
 
 
 @dataclass

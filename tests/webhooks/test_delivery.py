@@ -3,11 +3,13 @@ verifies every signature with the standardwebhooks library, retries by travellin
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from chatmina.settings import Settings
 from chatmina.ui.context import Services
 from chatmina.webhooks import queue
 from chatmina.webhooks.jobs import DeliveryWorker
@@ -205,6 +207,31 @@ async def test_a_finished_knowledge_import_is_delivered_as_an_event(
         "job_id": job_id, "status": "finished", "imported": 1, "updated": 0, "skipped": 0,
         "failed": 0,
     }  # fmt: skip
+
+
+async def test_an_import_from_the_command_line_is_delivered_by_the_server(
+    tmp_path: Path,
+    settings: Settings,
+    services: Services,
+    personas: Personas,
+    worker: DeliveryWorker,
+    receiver: Any,
+) -> None:
+    from tests.ops.helpers import chatmina
+    from tests.webhooks.conftest import add_endpoint
+
+    add_endpoint(services, personas.a_id, receiver, ["knowledge.import.finished"])
+    (tmp_path / "help").mkdir()
+    (tmp_path / "help" / "returns.md").write_text("# Returns\n\nFree for 30 days.\n")
+    services.db.checkpoint()
+    done = chatmina(
+        settings.data_path, "kb", "import", "--workspace", personas.a_slug, str(tmp_path / "help")
+    )
+    assert done.returncode == 0, done.stderr
+    assert await worker.tick() == 1  # queued by the CLI's transaction, sent by the server
+    [payload] = receiver.processed.values()
+    assert payload["type"] == "knowledge.import.finished"
+    assert payload["data"]["imported"] == 1
 
 
 async def test_event_data_that_json_cannot_hold_is_sent_as_text(
