@@ -7,6 +7,7 @@ on stderr and exit non-zero; only bugs print a traceback.
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import os
 import signal
@@ -134,14 +135,24 @@ def serve(ctx: click.Context, host: str | None, port: int | None, data_dir: Path
     from chatmina.ops import lock, streams
 
     lock.hold_server(settings.data_path)
-    services = _services(settings)
-    lock.record_server_pid()
+    # Start-up builds ~180,000 objects that live as long as the process (modules, ORM
+    # mappers, route handlers). The cyclic collector walked them again and again while they
+    # were being built (~15 % of start-up); it now waits, and they are then frozen out of
+    # every later collection. Start-up leaves almost no garbage (a full collection here
+    # found ~600 objects and took 100 ms), so none is collected.
+    gc.disable()
+    try:
+        services = _services(settings)
+        lock.record_server_pid()
 
-    import uvicorn
+        import uvicorn
 
-    from chatmina.app import create_app
+        from chatmina.app import create_app
 
-    app = create_app(services)
+        app = create_app(services)
+    finally:
+        gc.freeze()
+        gc.enable()
     _setup_logging(settings)  # again: building the app configured Litestar's own logging
     click.echo(
         f"Chatmina {__version__} serving {settings.base_url} (data in {settings.data_path})",
