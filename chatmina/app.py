@@ -33,6 +33,7 @@ from chatmina.conversations.api import WidgetApi
 from chatmina.conversations.cors import widget_cors
 from chatmina.conversations.demo_routes import demo_page
 from chatmina.conversations.live import Live
+from chatmina.conversations.notify import HandoffMail
 from chatmina.conversations.routes import InboxController
 from chatmina.conversations.settings_routes import WidgetSettingsController
 from chatmina.conversations.widget_js import serve_widget
@@ -73,12 +74,14 @@ def build_services(settings: Settings) -> Services:
     vectors = embedding_sets.prepare(db, keys, embedders.from_settings(settings))
     # Event webhooks: one queued delivery per subscribed endpoint, in the event's transaction.
     db.events.subscribe(webhook_queue.record_event)
+    mailer = Mailer(db, keys, settings.data_path, settings.mail_from)
+    live = Live(db, settings)
     services = Services(
         settings=settings,
         keys=keys,
         db=db,
         passwords=Passwords(settings.password_hashing),
-        mailer=Mailer(db, keys, settings.data_path, settings.mail_from),
+        mailer=mailer,
         session_policy=accounts.SessionPolicy(
             idle=dt.timedelta(minutes=settings.session_idle_minutes),
             absolute=dt.timedelta(hours=settings.session_max_hours),
@@ -89,7 +92,8 @@ def build_services(settings: Settings) -> Services:
         vectors=vectors,
         knowledge=KnowledgeJobs(db, vectors),
         answerer=Answerer(db, keys, settings, vectors, FunctionDispatcher(db, keys, settings)),
-        live=Live(db, settings),
+        live=live,
+        handoff_mail=HandoffMail(db, mailer, live.broker, settings.base_url),
         trusted_proxies=frozenset(
             p.strip() for p in settings.trusted_proxies.split(",") if p.strip()
         ),
@@ -144,6 +148,7 @@ def create_app(services: Services, *, run_scheduler: bool = True) -> Litestar:
                 await deliveries.aclose()  # a tick in flight is leased: retried after restart
             services.knowledge.stop()
             await services.live.answers.close()
+            services.handoff_mail.close()
             await services.answerer.clients.close()
             if isinstance(services.answerer.dispatcher, FunctionDispatcher):
                 await services.answerer.dispatcher.aclose()

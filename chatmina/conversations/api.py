@@ -223,6 +223,8 @@ class WidgetApi(Controller):
             request.headers.get("user-agent", ""),
         )
         svc.live.conversation_changed(site.workspace_id, changed)
+        if changed.handed_off:
+            svc.handoff_mail.handoff(site.workspace_id)
         return _wrap_conversation(svc, visitor)
 
     @post(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from chatmina.storage.db import Base, UTCDateTime
@@ -137,4 +137,6 @@ class WidgetSettings(Base):
     identity_verification: Mapped[str] = mapped_column(String(8))  # off | optional | required
     identity_secret_encrypted: Mapped[str] = mapped_column(Text)
     handoff_enabled: Mapped[bool] = mapped_column(default=True)
+    # Email the team when a visitor asks for a person and nobody has the inbox open.
+    notify_by_email: Mapped[bool] = mapped_column(default=True, server_default=true())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -41,6 +41,7 @@ class Changed:
     conversation_id: int
     message_id: int | None = None  # a new message (or note) to show
     visitor_id: int | None = None
+    handed_off: bool = False  # it began waiting for a person just now
 
 
 def _conversation(s: Session, workspace_id: int, conversation_id: int) -> Conversation:
@@ -75,6 +76,7 @@ def request_handoff(
             conversation.state = "waiting"
             conversation.updated_at = clock.now()
             emit(db, s, "handoff.requested", visitor.workspace_id, _base(s, conversation))
+            return Changed(conversation.id, visitor_id=visitor.id, handed_off=True)
         return Changed(conversation.id, visitor_id=visitor.id)
 
 

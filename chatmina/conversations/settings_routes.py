@@ -34,6 +34,7 @@ FIELDS = {
     "allowed_origins": 20_000,
     "identity_verification": 20,
 }
+CHECKBOXES = ("handoff_enabled", "notify_by_email")
 
 
 def _values(config: WidgetConfig) -> dict[str, Any]:
@@ -52,6 +53,7 @@ def _values(config: WidgetConfig) -> dict[str, Any]:
         "allowed_origins": "\n".join(config.allowed_origins),
         "identity_verification": config.identity_verification,
         "handoff_enabled": config.handoff_enabled,
+        "notify_by_email": config.notify_by_email,
     }
 
 
@@ -103,11 +105,12 @@ class WidgetSettingsController(Controller):
         workspace = member_workspace(request)
         try:
             form = {name: text(data, name, limit) for name, limit in FIELDS.items()}
-            form["handoff_enabled"] = "on" if checked(data, "handoff_enabled") else ""
+            for box in CHECKBOXES:
+                form[box] = "on" if checked(data, box) else ""
             widget_settings.save(svc.db, svc.keys, workspace.id, form)
         except UserError as exc:
             values: dict[str, Any] = {name: echo(data, name, n) for name, n in FIELDS.items()}
-            values["handoff_enabled"] = checked(data, "handoff_enabled")
+            values.update({box: checked(data, box) for box in CHECKBOXES})
             return self._page(request, values, exc.status_code, errors=form_errors(exc))
         svc.live.forget_site(workspace.public_id)
         audit(request, "widget.settings_changed", "Widget settings saved")

@@ -45,6 +45,7 @@ class WidgetConfig:
     identity_verification: str = "off"
     identity_secret: str = ""
     handoff_enabled: bool = True
+    notify_by_email: bool = True  # when a visitor asks for a person and nobody watches
 
     @property
     def identity_secret_masked(self) -> str:
@@ -81,6 +82,7 @@ def load(db: Database, keys: Keys, workspace_id: int) -> WidgetConfig:
         identity_verification=row.identity_verification,
         identity_secret=secret,
         handoff_enabled=row.handoff_enabled,
+        notify_by_email=row.notify_by_email,
     )
 
 
@@ -221,6 +223,7 @@ def save(db: Database, keys: Keys, workspace_id: int, form: Mapping[str, str]) -
         "allowed_origins": _origins(form.get("allowed_origins", "")),
         "identity_verification": mode,
         "handoff_enabled": form.get("handoff_enabled") in ("on", "1", "true"),
+        "notify_by_email": form.get("notify_by_email") in ("on", "1", "true"),
     }
     with db.write() as s:
         row = s.get(WidgetSettings, workspace_id)

@@ -11,6 +11,7 @@ from chatmina.accounts.passwords import Passwords
 from chatmina.accounts.service import SessionPolicy
 from chatmina.assistant.pipeline import Answerer
 from chatmina.conversations.live import Live
+from chatmina.conversations.notify import HandoffMail
 from chatmina.events import EventBus
 from chatmina.knowledge.embedding_sets import Vectors
 from chatmina.knowledge.jobs import KnowledgeJobs
@@ -36,6 +37,7 @@ class Services:
     knowledge: KnowledgeJobs  # import jobs and re-embedding, in background threads
     answerer: Answerer  # questions in, cited answers out
     live: Live  # widget rate limits and live updates (widget streams, inboxes)
+    handoff_mail: HandoffMail  # emails the team when a visitor waits and nobody watches
     setup_token: str | None = None  # set while no user exists; printed at start-up
     trusted_proxies: frozenset[str] = field(default_factory=frozenset)
 

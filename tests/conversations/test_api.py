@@ -40,6 +40,7 @@ SETTINGS_FORM = {
     "allowed_origins": "https://shop.example.com",
     "identity_verification": "off",
     "handoff_enabled": "on",
+    "notify_by_email": "on",
 }
 
 

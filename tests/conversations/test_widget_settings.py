@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 import pytest
@@ -44,6 +45,19 @@ def test_saving_changes_what_the_widget_gets(
     assert config["greeting"] == "Hello!"
     allowed = alice.get(api(sites.a, "/config"), headers={"Origin": "https://shop.example.com"})
     assert allowed.status_code == 200  # the saved origin is allowed at once
+
+
+def test_the_handoff_email_box_is_on_by_default_and_can_be_turned_off(
+    alice: Any, services: Services, personas: Personas
+) -> None:
+    box = re.compile(r'<input[^>]*name="notify_by_email"[^>]*>')
+    [before] = box.findall(alice.get(f"/w/{personas.a_slug}/widget").text)
+    assert "checked" in before
+    form = {k: v for k, v in SETTINGS_FORM.items() if k != "notify_by_email"}  # unticked
+    assert alice.submit(f"/w/{personas.a_slug}/widget", form).status_code == 303
+    [after] = box.findall(alice.get(f"/w/{personas.a_slug}/widget").text)
+    assert "checked" not in after
+    assert services.handoff_mail.wanted(personas.a_id) is False
 
 
 @pytest.mark.parametrize(

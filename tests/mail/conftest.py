@@ -6,6 +6,7 @@ import ipaddress
 import socket
 import ssl
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -17,6 +18,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from cryptography import x509
 
+from chatmina.ui.context import Services
 from tests.fakes.tls import self_signed, server_context
 
 SMTP_USER = "mailer"
@@ -74,6 +76,24 @@ def self_signed_tls() -> ssl.SSLContext:
     """A server certificate for 127.0.0.1 that no client trusts."""
     ip = x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
     return server_context(*self_signed("127.0.0.1", [ip]))
+
+
+@contextmanager
+def configured_smtp(services: Services) -> Iterator[SmtpServer]:
+    """A running SMTP server that ``services`` sends through (with a login)."""
+    server, controller = start_smtp_server()
+    services.mailer.save_smtp_settings(
+        host="127.0.0.1",
+        port=server.port,
+        security="none",
+        username=SMTP_USER,
+        password=SMTP_PASSWORD,
+        from_address="",
+    )
+    try:
+        yield server
+    finally:
+        controller.stop()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from chatmina.webhooks import service
 from chatmina.webhooks.jobs import DeliveryWorker
 from tests.conftest import Personas
 from tests.fakes.webhook_receiver import WebhookReceiver
-from tests.mail.conftest import SMTP_PASSWORD, SMTP_USER, SmtpServer, start_smtp_server
+from tests.mail.conftest import SmtpServer, configured_smtp
 from tests.webhooks.conftest import Hooked, emit, travel
 
 pytestmark = pytest.mark.anyio
@@ -20,17 +20,8 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 def smtp(services: Services) -> Iterator[SmtpServer]:
-    server, controller = start_smtp_server()
-    services.mailer.save_smtp_settings(
-        host="127.0.0.1",
-        port=server.port,
-        security="none",
-        username=SMTP_USER,
-        password=SMTP_PASSWORD,
-        from_address="",
-    )
-    yield server
-    controller.stop()
+    with configured_smtp(services) as server:
+        yield server
 
 
 async def test_three_days_of_failures_disable_the_endpoint_and_email_the_owners(
