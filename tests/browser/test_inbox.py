@@ -91,11 +91,13 @@ def test_the_waiting_list_fills_live_and_an_open_conversation_stays_read(
     expect(row).to_contain_text("Waiting")
     expect(page.locator("#count-waiting")).to_have_text("1")  # the tabs count along
     expect(page.locator("#count-bot")).to_have_text("1")
+    expect(page).to_have_title("(1) Inbox · Chatmina")  # seen from another browser tab too
 
     row.get_by_role("link").click()
     expect(page.locator("#transcript")).to_contain_text("Where is my parcel?")
     page.get_by_role("button", name="Assign to me").click()
     expect(page.locator("#conversation-state")).to_have_text("Assigned")
+    expect(page).to_have_title("Inbox · Chatmina")  # nobody waits any more
     # Assigned, it leaves the waiting list but stays open here.
     expect(page.locator(f"#conversation-{dana.conversation_id}")).to_have_count(0)
 

@@ -3,6 +3,8 @@
 
 const root = document.getElementById("inbox");
 const TYPING_IDLE_MS = 4000;
+// The tab's title starts with the number of visitors waiting for a person: "(2) Inbox".
+const TITLE = document.title.replace(/^\(\d+\) /, "");
 
 function fragment(html) {
   const template = document.createElement("template");
@@ -28,10 +30,12 @@ function refreshCounts() {
     try {
       const response = await fetch(root.dataset.counts, { credentials: "same-origin" });
       if (!response.ok) return;
-      for (const [key, value] of Object.entries(await response.json())) {
+      const counts = await response.json();
+      for (const [key, value] of Object.entries(counts)) {
         const badge = document.getElementById(`count-${key}`);
         if (badge) badge.textContent = String(value);
       }
+      document.title = counts.waiting ? `(${counts.waiting}) ${TITLE}` : TITLE;
     } catch {
       /* the counts stay as they were until the next change or reload */
     }
