@@ -92,6 +92,7 @@ def test_the_waiting_list_fills_live_and_an_open_conversation_stays_read(
     expect(page.locator("#count-waiting")).to_have_text("1")  # the tabs count along
     expect(page.locator("#count-bot")).to_have_text("1")
     expect(page).to_have_title("(1) Inbox · Chatmina")  # seen from another browser tab too
+    expect(page.get_by_role("heading", level=1)).to_have_text("Inbox")
 
     row.get_by_role("link").click()
     expect(page.locator("#transcript")).to_contain_text("Where is my parcel?")
