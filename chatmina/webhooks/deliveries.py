@@ -86,7 +86,8 @@ def get_delivery(
 
 
 def redeliver(db: Database, workspace_id: int, msg_id: str) -> Delivery:
-    """Queue a finished delivery again, now, with the same webhook-id and a fresh schedule."""
+    """Queue a finished delivery again, now, with the same webhook-id and a fresh schedule
+    (its attempts keep their numbers: the next one is 9 after 8)."""
     with db.write() as s:
         delivery = s.scalar(
             select(Delivery).where(Delivery.workspace_id == workspace_id, Delivery.msg_id == msg_id)
@@ -100,7 +101,7 @@ def redeliver(db: Database, workspace_id: int, msg_id: str) -> Delivery:
             .where(Delivery.id == delivery.id)
             .values(
                 state="pending",
-                attempts=0,
+                round_start=Delivery.attempts,
                 next_attempt_at=clock.now(),
                 claimed_until=None,
                 finished_at=None,

@@ -66,7 +66,9 @@ class Delivery(Base):
     event_type: Mapped[str] = mapped_column(String(60))
     payload: Mapped[str] = mapped_column(Text)  # the exact JSON body, signed on every attempt
     state: Mapped[str] = mapped_column(String(12))  # pending | delivered | dead
-    attempts: Mapped[int] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer)  # every attempt, redeliveries included
+    # Attempts made before the latest redelivery: the retry schedule counts from here.
+    round_start: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_status: Mapped[int | None] = mapped_column(Integer)

@@ -98,7 +98,8 @@ def record_event(session: Session, event: Event) -> None:
 class Claimed:
     delivery_id: int
     msg_id: str
-    attempt: int  # this attempt's number, from 1
+    attempt: int  # this attempt's number, from 1, counted across redeliveries
+    in_round: int  # its number in the retry schedule (from 1 again after a redelivery)
     workspace_id: int
     endpoint: WebhookEndpoint  # detached copy: url and encrypted secrets
     payload: bytes
@@ -137,7 +138,15 @@ def claim_due(session: Session, now: dt.datetime, limit: int, lease: dt.timedelt
     if interrupted:
         session.execute(insert(DeliveryAttempt), interrupted)
     claimed = [
-        Claimed(d.id, d.msg_id, d.attempts + 1, d.workspace_id, e, d.payload.encode())
+        Claimed(
+            d.id,
+            d.msg_id,
+            d.attempts + 1,
+            d.attempts + 1 - d.round_start,
+            d.workspace_id,
+            e,
+            d.payload.encode(),
+        )
         for d, e in rows
     ]
     session.execute(
@@ -215,7 +224,7 @@ def record_results(session: Session, results: Sequence[Result], now: dt.datetime
             change |= {"b_state": "delivered", "b_finished": now}
             succeeded.add(endpoint_id)
         else:
-            retry_at = next_attempt(r.claimed.attempt, now)
+            retry_at = next_attempt(r.claimed.in_round, now)
             if retry_at is None:
                 change |= {"b_state": "dead", "b_finished": now}
             else:

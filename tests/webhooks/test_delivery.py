@@ -124,6 +124,30 @@ async def test_after_the_last_attempt_a_dead_letter_is_redelivered_with_the_same
     assert await worker.tick() == 1
     assert list(hooked.receiver.processed) == [dead.msg_id]
     assert _deliveries(services)[0].state == "delivered"
+    numbers = [a.attempt for a in _attempts(services, dead.id)]
+    assert numbers == list(range(1, queue.MAX_ATTEMPTS + 2))  # the log keeps counting
+
+
+async def test_a_redelivered_dead_letter_gets_the_whole_schedule_again(
+    services: Services, personas: Personas, hooked: Hooked, worker: DeliveryWorker
+) -> None:
+    from chatmina import clock
+    from chatmina.webhooks import deliveries
+
+    hooked.receiver.fail(500, times=100)
+    emit(services, personas.a_id, "message.created")
+    for delay in [*queue.RETRY_DELAYS, None]:
+        assert await worker.tick() == 1
+        if delay is not None:
+            travel(seconds=delay.total_seconds() * 1.25)
+    [dead] = _deliveries(services)
+    deliveries.redeliver(services.db, personas.a_id, dead.msg_id)
+    assert await worker.tick() == 1  # attempt 9 fails: retried after the first delay again
+    [again] = _deliveries(services)
+    assert again.state == "pending" and again.attempts == queue.MAX_ATTEMPTS + 1
+    wait = (again.next_attempt_at - clock.now()).total_seconds()
+    first = queue.RETRY_DELAYS[0].total_seconds()
+    assert first * (1 - queue.JITTER) - 1 <= wait <= first * (1 + queue.JITTER)
 
 
 async def test_retries_follow_the_documented_schedule(

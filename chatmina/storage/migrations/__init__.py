@@ -4,4 +4,4 @@
 importing Alembic at all (start-up time); a test checks that it matches Alembic's head.
 """
 
-HEAD = "0007"
+HEAD = "0008"

@@ -1,0 +1,25 @@
+"""webhook_deliveries.round_start: a redelivered dead letter keeps counting its attempts
+
+Revision ID: 0008
+Revises: 0007
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0008'
+down_revision = '0007'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column('round_start', sa.Integer(), nullable=False, server_default='0')
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
+        batch_op.drop_column('round_start')
