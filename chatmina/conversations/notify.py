@@ -10,7 +10,6 @@ them; it never carries what the visitor wrote.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -25,7 +24,6 @@ from chatmina.conversations.models import Conversation, WidgetSettings
 from chatmina.mail.service import Mailer
 from chatmina.storage.db import Database
 
-log = logging.getLogger(__name__)
 COOLDOWN = dt.timedelta(minutes=10)
 
 
@@ -78,23 +76,16 @@ class HandoffMail:
             for m in accounts.list_members(self.db, workspace_id)
             if can(m.role, Permission.HANDLE_CONVERSATIONS)
         ]
-        sent = 0
-        for member in team:
-            try:
-                self.mailer.send_template(
-                    member.email,
-                    "handoff_waiting",
-                    {
-                        "name": member.name,
-                        "workspace": workspace.name,
-                        "waiting": waiting or 1,
-                        "link": f"{self.base_url}/w/{workspace.slug}/inbox?view=waiting",
-                    },
-                )
-                sent += 1
-            except Exception:  # one unreachable address must not keep the others waiting
-                log.exception("could not email %s about a waiting visitor", member.email)
-        return sent
+        return self.mailer.send_to_each(
+            [(m.email, m.name) for m in team],
+            "handoff_waiting",
+            {
+                "workspace": workspace.name,
+                "waiting": waiting or 1,
+                "link": f"{self.base_url}/w/{workspace.slug}/inbox?view=waiting",
+            },
+            "a waiting visitor",
+        )
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

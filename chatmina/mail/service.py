@@ -11,7 +11,7 @@ import logging
 import secrets
 import smtplib
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -152,6 +152,20 @@ class Mailer:
     def send_template(self, to: str, template: str, context: dict[str, Any]) -> str:
         subject, text, html = self.render(template, context)
         return self.send(to, subject, text, html)
+
+    def send_to_each(
+        self, people: Iterable[tuple[str, str]], template: str, context: dict[str, Any], about: str
+    ) -> int:
+        """Send ``template`` to each (email, name), the name added to ``context``. One address
+        that fails is logged and does not keep the others waiting. Returns how many went."""
+        sent = 0
+        for address, name in people:
+            try:
+                self.send_template(address, template, {**context, "name": name})
+                sent += 1
+            except Exception:  # mail trouble must not stop the work that asked for it
+                log.exception("could not email %s about %s", address, about)
+        return sent
 
     def send(self, to: str, subject: str, text: str, html: str) -> str:
         """Send one email; returns "smtp" or "outbox". Raises MailError when SMTP fails."""

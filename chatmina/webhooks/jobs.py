@@ -174,21 +174,17 @@ class DeliveryWorker:
             workspace = session.get(Workspace, disabled.workspace_id)
         assert workspace is not None  # its endpoint was just updated
         link = f"{self.settings.base_url}/w/{workspace.slug}/webhooks"
-        for owner in owners:
-            try:
-                self.mailer.send_template(
-                    owner.email,
-                    "webhook_disabled",
-                    {
-                        "name": owner.name,
-                        "workspace": workspace.name,
-                        "url": disabled.url,
-                        "failing_since": f"{disabled.failing_since:%Y-%m-%d %H:%M} UTC",
-                        "link": link,
-                    },
-                )
-            except Exception:  # mail trouble must not stop deliveries; it is logged
-                log.exception("could not email %s about a disabled webhook", owner.email)
+        self.mailer.send_to_each(
+            [(owner.email, owner.name) for owner in owners],
+            "webhook_disabled",
+            {
+                "workspace": workspace.name,
+                "url": disabled.url,
+                "failing_since": f"{disabled.failing_since:%Y-%m-%d %H:%M} UTC",
+                "link": link,
+            },
+            "a disabled webhook",
+        )
 
 
 def _log_failure(task: asyncio.Task[int]) -> None:

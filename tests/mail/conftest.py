@@ -79,7 +79,7 @@ def self_signed_tls() -> ssl.SSLContext:
 
 
 @contextmanager
-def configured_smtp(services: Services) -> Iterator[SmtpServer]:
+def configured_smtp(services: Services, from_address: str = "") -> Iterator[SmtpServer]:
     """A running SMTP server that ``services`` sends through (with a login)."""
     server, controller = start_smtp_server()
     services.mailer.save_smtp_settings(
@@ -88,7 +88,7 @@ def configured_smtp(services: Services) -> Iterator[SmtpServer]:
         security="none",
         username=SMTP_USER,
         password=SMTP_PASSWORD,
-        from_address="",
+        from_address=from_address,
     )
     try:
         yield server

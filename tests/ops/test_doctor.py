@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,21 +10,8 @@ from chatmina.settings import Settings
 from chatmina.storage.keys import DB_FILE_NAME
 from chatmina.ui.context import Services
 from tests.fakes.openai_server import FakeOpenAI
-from tests.mail.conftest import (
-    SMTP_PASSWORD,
-    SMTP_USER,
-    SmtpServer,
-    free_port,
-    start_smtp_server,
-)
+from tests.mail.conftest import configured_smtp, free_port
 from tests.ops.helpers import chatmina
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    server, controller = start_smtp_server()
-    yield server
-    controller.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -103,22 +89,13 @@ def test_an_interrupted_key_rotation_is_reported(settings: Settings, services: S
     assert "run chatmina key rotate to finish it" in result.stdout
 
 
-def test_smtp_is_probed_with_the_stored_login(
-    settings: Settings, services: Services, smtp_server: SmtpServer
-) -> None:
-    services.mailer.save_smtp_settings(
-        host="127.0.0.1",
-        port=smtp_server.port,
-        security="none",
-        username=SMTP_USER,
-        password=SMTP_PASSWORD,
-        from_address="help@example.com",
-    )
-    services.db.close()
-    ok = chatmina(settings.data_path, "doctor")
-    assert lines(ok.stdout)["smtp"] == "ok", ok.stdout
-    assert "login ok" in ok.stdout
-    assert smtp_server.received == []  # a check sends nothing
+def test_smtp_is_probed_with_the_stored_login(settings: Settings, services: Services) -> None:
+    with configured_smtp(services, from_address="help@example.com") as smtp_server:
+        services.db.close()
+        ok = chatmina(settings.data_path, "doctor")
+        assert lines(ok.stdout)["smtp"] == "ok", ok.stdout
+        assert "login ok" in ok.stdout
+        assert smtp_server.received == []  # a check sends nothing
 
 
 def test_an_unreachable_smtp_server_is_a_failure(settings: Settings, services: Services) -> None:
