@@ -14,10 +14,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('widget_settings', schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column('notify_by_email', sa.Boolean(), nullable=False, server_default=sa.true())
-        )
+    # A plain ADD COLUMN (SQLite allows it with a default): no table copy, no reflection.
+    op.add_column('widget_settings', sa.Column('notify_by_email', sa.Boolean(), nullable=False, server_default=sa.true()))
 
 
 def downgrade() -> None:

@@ -14,10 +14,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column('round_start', sa.Integer(), nullable=False, server_default='0')
-        )
+    # A plain ADD COLUMN (SQLite allows it with a default): no table copy, no reflection.
+    op.add_column('webhook_deliveries', sa.Column('round_start', sa.Integer(), nullable=False, server_default='0'))
 
 
 def downgrade() -> None:
