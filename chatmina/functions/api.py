@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.params import JSONBody, QueryParameter
-from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from chatmina.accounts.schemas import RowId
 from chatmina.functions import calls, service
@@ -147,7 +147,7 @@ class FunctionsApi(Controller):
     @post(
         "/{function_id:int}/rotate-secret",
         sync_to_thread=True,
-        status_code=HTTP_201_CREATED,
+        status_code=HTTP_200_OK,
         summary="A new signing secret; the previous one keeps signing for 24 hours",
     )
     def rotate_secret(self, request: Req, function_id: RowId) -> FunctionOut:

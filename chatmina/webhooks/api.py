@@ -35,7 +35,9 @@ def endpoint_out(endpoint: WebhookEndpoint) -> EndpointOut:
 
 
 def _with_secret(endpoint: WebhookEndpoint, secret: str) -> EndpointWithSecret:
-    return EndpointWithSecret(**msgspec.structs.asdict(endpoint_out(endpoint)), secret=secret)
+    return EndpointWithSecret(
+        **msgspec.structs.asdict(endpoint_out(endpoint)), signing_secret=secret
+    )
 
 
 class WebhooksApi(Controller):

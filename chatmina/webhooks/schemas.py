@@ -43,4 +43,4 @@ class EndpointOut(msgspec.Struct):
 
 
 class EndpointWithSecret(EndpointOut):
-    secret: str  # whsec_...: shown only in this answer; store it now
+    signing_secret: str  # whsec_...: shown only in this answer; store it now

@@ -34,16 +34,16 @@ def test_create_list_read_update_rotate_delete(
     created = api.post(BASE, json={"url": receiver.url(), "events": ["conversation.*"]})
     assert created.status_code == 201, created.text
     endpoint = created.json()
-    assert endpoint["id"].startswith("we_") and endpoint["secret"].startswith("whsec_")
+    assert endpoint["id"].startswith("we_") and endpoint["signing_secret"].startswith("whsec_")
     assert endpoint["events"] == ["conversation.*"] and endpoint["enabled"] is True
-    Webhook(endpoint["secret"])  # a secret the standard library accepts
+    Webhook(endpoint["signing_secret"])  # a secret the standard library accepts
 
     listed = api.get(BASE).json()
     assert [e["id"] for e in listed] == [endpoint["id"]]
     assert all("secret" not in e for e in listed)  # shown once, never again
     read = api.get(f"{BASE}/{endpoint['id']}")
     assert read.status_code == 200 and "secret" not in read.json()
-    assert endpoint["secret"] not in read.text
+    assert endpoint["signing_secret"] not in read.text
 
     patched = api.patch(
         f"{BASE}/{endpoint['id']}", json={"events": ["message.created"], "enabled": False}
@@ -53,7 +53,7 @@ def test_create_list_read_update_rotate_delete(
 
     rotated = api.post(f"{BASE}/{endpoint['id']}/rotate-secret")
     assert rotated.status_code == 200
-    assert rotated.json()["secret"] != endpoint["secret"]
+    assert rotated.json()["signing_secret"] != endpoint["signing_secret"]
     assert rotated.json()["previous_secret_expires_at"] is not None
 
     assert api.delete(f"{BASE}/{endpoint['id']}").status_code == 204
