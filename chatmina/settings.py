@@ -270,7 +270,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "widget_requests_per_minute",
         300,
-        "Widget API requests that change something, per client address per minute.",
+        "Widget API requests (every route), per client address per minute.",
         _parse_int,
         minimum=1,
     ),

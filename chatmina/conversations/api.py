@@ -12,6 +12,8 @@ from typing import Annotated, Any
 import anyio.to_thread
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
 from litestar.params import JSONBody, Parameter
 from litestar.response import Stream
 
@@ -50,9 +52,11 @@ def _site(request: Req, public_id: str) -> Site:
     return services_of(request).live.site(public_id)
 
 
-def _limit_ip(request: Req) -> None:
-    live = services_of(request).live
-    key = get_auth(request.scope).ip
+def _limit_ip(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Every widget request counts against its address (CHATMINA_WIDGET_REQUESTS_PER_MINUTE),
+    before anything else is looked at: reads, streams and bad tokens too."""
+    live = services_of(connection).live
+    key = get_auth(connection.scope).ip
     wait = live.per_ip.retry_after(key)
     if wait:
         raise Throttled(f"Too many requests from this address; try again in {wait} s.", wait)
@@ -77,6 +81,7 @@ def _visitor(request: Req, public_id: str, query_token: str = "") -> tuple[Servi
 
 class WidgetApi(Controller):
     path = "/api/widget/v1/{public_id:str}"
+    guards = [_limit_ip]
     tags = ["Widget"]
     security = [{"visitorToken": []}]
 
@@ -112,7 +117,6 @@ class WidgetApi(Controller):
     ) -> VisitorOut:
         svc = services_of(request)
         site = _site(request, public_id)
-        _limit_ip(request)
         config = widget_settings.load(svc.db, svc.keys, site.workspace_id)
         user = (
             visitors.UserClaim(data.user.id, data.user.email, data.user.name, data.user.hash)
@@ -178,7 +182,6 @@ class WidgetApi(Controller):
         token: Annotated[str, Parameter(max_length=200)] = "",
     ) -> Stream:
         svc, _, visitor = await anyio.to_thread.run_sync(_visitor, request, public_id, token)
-        _limit_ip(request)
         # Each open stream holds memory: a few tabs per visitor, not a flood of them.
         if svc.live.broker.visitors.count_of(visitor.id) >= MAX_STREAMS_PER_VISITOR:
             raise Throttled("Too many open connections for this visitor; close one.", 5)
@@ -213,7 +216,6 @@ class WidgetApi(Controller):
         self, request: Req, public_id: PublicId, data: JSONBody[HandoffIn | None] = None
     ) -> ConversationWrap:
         svc, site, visitor = _visitor(request, public_id)
-        _limit_ip(request)
         if not site.handoff_enabled:
             raise UserError("This chat does not offer a person.", "handoff")
         changed = routing.request_handoff(
@@ -241,7 +243,6 @@ class WidgetApi(Controller):
         data: JSONBody[FeedbackIn],
     ) -> MessageWrap:
         svc, site, visitor = _visitor(request, public_id)
-        _limit_ip(request)
         routing.give_feedback(svc.db, visitor, message_id, data.rating)
         public, _ = conversations.stored_message(svc.db, site.workspace_id, message_id)
         return msgspec.convert({"message": public}, MessageWrap)
@@ -257,7 +258,6 @@ class WidgetApi(Controller):
         self, request: Req, public_id: PublicId, data: JSONBody[RatingIn]
     ) -> ConversationWrap:
         svc, site, visitor = _visitor(request, public_id)
-        _limit_ip(request)
         changed = routing.rate(svc.db, visitor, data.stars, data.comment)
         svc.live.conversation_changed(site.workspace_id, changed)
         return _wrap_conversation(svc, visitor)
@@ -267,7 +267,6 @@ def _post_message(
     request: Req, public_id: str, data: MessageIn
 ) -> tuple[conversations.Posted, Site, Visitor]:
     svc, site, visitor = _visitor(request, public_id)
-    _limit_ip(request)
     key = f"{site.workspace_id}:{visitor.id}"
     wait = svc.live.per_visitor.retry_after(key)
     if wait:

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
 from litestar.response import Redirect, Template
 
@@ -21,7 +22,7 @@ from chatmina.ui.context import Services, get_auth
 FLASH_COOKIE = "chatmina_flash"
 
 
-def services_of(request: Request[Any, Any, Any]) -> Services:
+def services_of(request: ASGIConnection[Any, Any, Any, Any]) -> Services:
     services: Services = request.app.state.services
     return services
 

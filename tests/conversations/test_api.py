@@ -364,6 +364,24 @@ def test_one_address_is_limited_across_visitors(
     assert response.status_code == 429 and "retry-after" in response.headers
 
 
+def test_every_widget_route_counts_against_the_address_reads_and_bad_tokens_too(
+    client: Any, services: Services, personas: Personas, sites: Sites
+) -> None:
+    from chatmina.ratelimit import RateLimiter
+
+    token = new_visitor(client, sites.a)
+    services.live.per_ip = RateLimiter(4, 60)
+    assert client.get(api(sites.a, "/config")).status_code == 200
+    assert client.get(api(sites.a, "/conversation"), headers=bearer(token)).status_code == 200
+    forged = client.get(api(sites.a, "/conversation"), headers=bearer(token + "x"))
+    assert forged.status_code == 401
+    assert client.get(api(sites.a, "/config")).status_code == 200
+    for route in ("/config", "/conversation"):
+        response = client.get(api(sites.a, route), headers=bearer(token))
+        assert response.status_code == 429 and kind(response) == "rate-limited"
+        assert "Too many requests from this address" in response.json()["detail"]
+
+
 # -- handoff, feedback, rating -------------------------------------------------------------
 
 
