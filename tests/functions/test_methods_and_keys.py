@@ -3,7 +3,6 @@ function secrets surviving a master-key rotation."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,12 +20,13 @@ from chatmina.app import build_services
 from chatmina.assistant.tools import CallContext, Tool
 from chatmina.functions import calls, service
 from chatmina.storage import rekey
-from chatmina.storage.keys import DB_FILE_NAME, KEY_FILE_NAME, load_keys
+from chatmina.storage.keys import load_keys
 from chatmina.ui.context import Services
 from tests.accounts.helpers import assert_problem, bearer
-from tests.conftest import MASTER_KEY, Personas, make_settings
+from tests.conftest import Personas
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.functions.conftest import make_function
+from tests.ops.helpers import file_keyed_settings
 
 
 @dataclass
@@ -121,11 +121,8 @@ async def test_the_call_log_over_the_api_with_filters(
 def test_function_secrets_headers_and_logs_survive_a_master_key_rotation(
     tmp_path: Path, template_db: Path
 ) -> None:
-    data_dir = tmp_path / "keyed"
-    data_dir.mkdir(mode=0o700)
-    shutil.copyfile(template_db, data_dir / DB_FILE_NAME)
-    (data_dir / KEY_FILE_NAME).write_text(MASTER_KEY + "\n")
-    settings = make_settings(data_dir, CHATMINA_MASTER_KEY="")
+    settings = file_keyed_settings(tmp_path, template_db)
+    data_dir = settings.data_path
     services = build_services(settings)
     from chatmina.accounts import service as accounts
 

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import sqlcipher3.dbapi2 as sqlcipher
 
-from chatmina.storage.keys import Keys
-from tests.conftest import MASTER_KEY
+from chatmina.settings import Settings
+from chatmina.storage.keys import DB_FILE_NAME, KEY_FILE_NAME, Keys
+from tests.conftest import MASTER_KEY, make_settings
+
+
+def file_keyed_settings(tmp_path: Path, template_db: Path) -> Settings:
+    """A migrated data directory whose key is <data dir>/master.key (as `chatmina key rotate`
+    needs: a key given in the environment cannot be replaced by the command)."""
+    data_dir = tmp_path / "keyed"
+    data_dir.mkdir(mode=0o700)
+    shutil.copyfile(template_db, data_dir / DB_FILE_NAME)
+    (data_dir / KEY_FILE_NAME).write_text(MASTER_KEY + "\n")
+    return make_settings(data_dir, CHATMINA_MASTER_KEY="")
 
 
 def chatmina(

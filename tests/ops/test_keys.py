@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,8 +25,15 @@ from chatmina.storage.backup import (
 from chatmina.storage.db import Database
 from chatmina.storage.keys import DB_FILE_NAME, KEY_FILE_NAME, KeyError_, Keys, load_keys
 from chatmina.ui.context import Services
-from tests.conftest import MASTER_KEY, Personas, make_settings
-from tests.ops.helpers import assert_one_line_error, chatmina, keys_of, query, query_rows
+from tests.conftest import MASTER_KEY, Personas
+from tests.ops.helpers import (
+    assert_one_line_error,
+    chatmina,
+    file_keyed_settings,
+    keys_of,
+    query,
+    query_rows,
+)
 from tests.server_helpers import RunningServer
 
 HEX_KEY = re.compile(r"\b[0-9a-f]{64}\b")
@@ -50,11 +56,8 @@ MODEL_WITH_KEY = assistant.AssistantForm(
 @pytest.fixture
 def file_keyed(tmp_path: Path, template_db: Path) -> Iterator[Settings]:
     """A data directory whose key is <data dir>/master.key, with secrets, mail and backups."""
-    data_dir = tmp_path / "keyed"
-    data_dir.mkdir(mode=0o700)
-    shutil.copyfile(template_db, data_dir / DB_FILE_NAME)
-    (data_dir / KEY_FILE_NAME).write_text(MASTER_KEY + "\n")
-    settings = make_settings(data_dir, CHATMINA_MASTER_KEY="")
+    settings = file_keyed_settings(tmp_path, template_db)
+    data_dir = settings.data_path
     services = build_services(settings)
     alice, workspace = accounts.create_owner(
         services.db,
