@@ -67,7 +67,7 @@ def check_url(url: str, allowed: frozenset[str], field: str = "url") -> None:
     except net.BlockedAddress as error:
         hint = (
             " To call a system on this machine or network, add its host (or host:port) to "
-            "the workspace's private hosts (Webhooks page, Private hosts)."
+            "the workspace's allowlist (Webhooks page, Allowed private hosts)."
             if error.allowable
             else ""
         )

@@ -91,7 +91,7 @@ BAD_FORMS: list[tuple[str, dict[str, str], str, str]] = [
     ("metadata URL", {"url": "http://169.254.169.254/latest/meta-data"}, "url", "not allowed"),
     ("private URL", {"url": "http://192.168.1.20/orders"}, "url", "not allowed"),
     ("private URL, where to allow it", {"url": "http://192.168.1.20/orders"}, "url",
-     "(Webhooks page, Private hosts)"),
+     "(Webhooks page, Allowed private hosts)"),
     ("not a URL", {"url": "orders please"}, "url", "cannot be used"),
     ("method", {"method": "DELETE"}, "method", "POST, PUT, PATCH or GET"),
     ("timeout", {"timeout_seconds": "45"}, "timeout_seconds", "from 1 to 30"),
