@@ -329,8 +329,10 @@ class _Completion:
         if self.include_usage:
             usage = self._usage(answer.completion_tokens)
             yield _event(self._head("chat.completion.chunk") | {"choices": [], "usage": usage})
-        yield _DONE
+        # Counted before the last line goes out: a client that has read [DONE] may look at
+        # the count at once, before this thread would run again.
         self.fake._count_served()
+        yield _DONE
 
     def _paced(self, deltas: list[dict[str, Any]]) -> Iterator[bytes]:
         """One chunk per delta, each written before the next wait, so that a client who
